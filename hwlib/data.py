@@ -5,26 +5,32 @@ Every task is read from one of four public releases (see ``SOURCES``). Files are
 1. an explicit ``data_dir`` argument,
 2. the directory named by ``HWLIB_DATA_DIR`` (the layout of ``shared/data``: ``acl_arc/train.jsonl`` ...),
 3. a cache directory (``HWLIB_CACHE_DIR``, default ``~/.cache/hwlib/data``) filled by downloading the original
-   files and checking their md5 before use.
+   files (or the same layout from ``HWLIB_DATA_MIRROR``) and checking their md5 before use.
 
 Task names (the course's):
 
-* ``restaurant_sup``, ``laptop_sup``: SemEval-14 aspect-term polarity; ``text = term + sep_token + sentence``.
-* ``acl_sup``: ACL-ARC citation intent (6 labels), the release's train and test (``split="dev"`` is there too).
+* ``restaurant_sup``, ``laptop_sup``: SemEval-14 aspect-term polarity; ``text = term + sep_token + sentence``
+  (the aspect term first, then the sentence).
+* ``acl_sup``: ACL-ARC citation intent (6 labels), the release's train and test (``split_dev=True`` adds dev).
 * ``agnews_sup``: AG News ``test.csv`` (title + " " + description) split 9:1 with seed 2022: 6840 / 760.
 * ``*_fs``: few-shot: ``FEW_SHOT_PER_LABEL`` training examples per label, drawn with seed ``FEW_SHOT_SEED``; full test.
 * a list of names (or ``"a,b"``): the tasks concatenated, each task's labels offset past the previous ones.
+
+Statistics for the book: ``label_counts``, ``length_percentiles``, and the quirks of the releases:
+``duplicate_report``, ``split_overlap``, ``aspect_term_report``.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import http.client
 import io
 import json
 import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,7 +97,7 @@ def _md5(path: Path) -> str:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("HWLIB_CACHE_DIR", Path.home() / ".cache" / "hwlib" / "data"))
+    return Path(os.environ.get("HWLIB_CACHE_DIR") or Path.home() / ".cache" / "hwlib" / "data")
 
 
 def _url(src: SourceFile) -> str:
@@ -105,14 +111,21 @@ def download(src: SourceFile, dest: Path, timeout: float = 60.0) -> Path:
     url = _url(src)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
+        received = 0
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            expected = resp.headers.get("Content-Length")
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
+                received += len(chunk)
+        if expected is not None and expected.isdigit() and int(expected) != received:
+            raise DataError(f"download of {src.folder}/{src.name} from {url} was cut short: {received} of "
+                            f"{expected} bytes; refusing to use it (run again to retry)")
         got = _md5(Path(tmp))
         if got != src.md5:
-            raise DataError(f"download of {url} has md5 {got}, expected {src.md5}: refusing to use it")
+            raise DataError(f"download of {src.folder}/{src.name} from {url} has md5 {got}, expected {src.md5}: "
+                            f"refusing to use it")
         os.replace(tmp, dest)
-    except (urllib.error.URLError, OSError) as e:
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as e:  # incl. timeouts, truncated bodies
         raise DataError(
             f"{src.folder}/{src.name} is not available locally and could not be downloaded from {url} ({e}). "
             f"Set HWLIB_DATA_DIR to a folder holding {src.folder}/{src.name} (the layout of shared/data), "
@@ -125,14 +138,15 @@ def download(src: SourceFile, dest: Path, timeout: float = 60.0) -> Path:
 
 
 def data_file(folder: str, name: str, data_dir: str | os.PathLike | None = None) -> Path:
-    """Path to a verified local copy of one source file (downloading it into the cache if needed)."""
+    """Path to a local copy of one source file: in ``data_dir`` / ``HWLIB_DATA_DIR`` as is, else in the cache,
+    verified by md5 (downloaded when absent, partial or corrupted)."""
     src = SOURCES[(folder, name)]
     root = data_dir if data_dir is not None else os.environ.get("HWLIB_DATA_DIR")
     if root:
         path = Path(root) / folder / name
         if not path.is_file():
             raise DataError(
-                f"missing data file {path} (data directory {root!r}, from "
+                f"missing data file {path} (data directory {str(root)!r}, from "
                 f"{'the data_dir argument' if data_dir is not None else 'HWLIB_DATA_DIR'}). "
                 f"Copy {folder}/{name} there, or unset HWLIB_DATA_DIR to download it from {src.url}"
             )
@@ -143,7 +157,27 @@ def data_file(folder: str, name: str, data_dir: str | os.PathLike | None = None)
     return download(src, path)  # absent, partial or corrupted: fetch again
 
 
+def _task_files(base: str, split_dev: bool) -> dict[str, str]:
+    """split -> file name in the task's folder (AG News has one file, split later)."""
+    if base == "agnews":
+        return {"all": "test.csv"}
+    ext = "jsonl" if base == "acl" else "json"
+    return {split: f"{split}.{ext}" for split in (("train", "dev", "test") if split_dev else ("train", "test"))}
+
+
 # --------------------------------------------------------------------------------------------- parsing
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise DataError(f"{path}, line {line}: not valid UTF-8 (byte offset {e.start})") from None
+    if not text.strip():
+        raise DataError(f"{path}: the file is empty")
+    return text
+
+
 def _check_label(label, names, where):
     if label not in names:
         raise DataError(f"{where}: unknown label {label!r}; expected one of {names}")
@@ -151,27 +185,46 @@ def _check_label(label, names, where):
 
 
 def read_acl(path: Path) -> list[dict]:
+    """ACL-ARC JSON Lines: ``{"text": ..., "label": "<one of ACL_LABELS>", "metadata": {}}`` per line."""
+    lines = _read_text(path).split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the final newline
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                raise DataError(f"{path}, line {lineno}: empty line")
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}, line {lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("text"), str) or "label" not in rec:
-                raise DataError(f"{path}, line {lineno}: expected an object with a string 'text' and a 'label'")
-            rows.append({"text": rec["text"], "label": _check_label(rec["label"], ACL_LABELS, f"{path}, line {lineno}")})
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            raise DataError(f"{path}, line {lineno}: empty line")
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}, line {lineno}: not valid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("text"), str) or "label" not in rec:
+            raise DataError(f"{path}, line {lineno}: expected an object with a string 'text' and a 'label'")
+        rows.append({"text": rec["text"], "label": _check_label(rec["label"], ACL_LABELS, f"{path}, line {lineno}")})
     return rows
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def read_semeval(path: Path, sep_token: str) -> list[dict]:
+    """SemEval-14 (Hu Xu's release): one JSON object ``id -> {polarity, term, id, sentence}``."""
+    text = _read_text(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = json.loads(text, object_pairs_hook=_unique_keys)  # a repeated id would silently drop a record
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON at line {e.lineno}, column {e.colno} ({e.msg})") from None
+    except _DuplicateKey as e:
+        raise DataError(f"{path}: key {e.args[0]!r} occurs twice in one object (record ids must be unique)") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected one JSON object mapping ids to records, got {type(data).__name__}")
     rows = []
@@ -184,9 +237,10 @@ def read_semeval(path: Path, sep_token: str) -> list[dict]:
 
 
 def read_agnews(path: Path) -> list[dict]:
+    """AG News CSV: ``"<class 1-4>","<title>","<description>"`` per row, no header."""
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
     rows = []
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
+    try:
         for rec in reader:
             where = f"{path}, line {reader.line_num}"
             if len(rec) != 3:
@@ -195,23 +249,33 @@ def read_agnews(path: Path) -> list[dict]:
             if cls not in ("1", "2", "3", "4"):
                 raise DataError(f"{where}: unknown class {cls!r}; expected one of '1', '2', '3', '4' ({AGNEWS_LABELS})")
             rows.append({"text": f"{title} {desc}", "label": int(cls) - 1})
+    except csv.Error as e:
+        raise DataError(f"{path}, line {reader.line_num}: malformed CSV ({e})") from None
     return rows
 
 
 # --------------------------------------------------------------------------------------------- building tasks
-def _to_dataset(rows: list[dict], names: list[str]):
+def _to_dataset(texts: list[str], labels: list[int], names: list[str]):
     import datasets
 
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)})
-    return datasets.Dataset.from_dict(
-        {"text": [r["text"] for r in rows], "label": [r["label"] for r in rows]}, features=features
-    )
+    return datasets.Dataset.from_dict({"text": texts, "label": labels}, features=features)
+
+
+def _col(ds, name: str) -> list:
+    """A column as a list (``list(ds[name])`` iterates a datasets 4+ ``Column`` row by row, which is slow)."""
+    return ds[name][:]
+
+
+def _rows_to_dataset(rows: list[dict], names: list[str]):
+    return _to_dataset([r["text"] for r in rows], [r["label"] for r in rows], names)
 
 
 def few_shot(ds, per_label: int = FEW_SHOT_PER_LABEL, seed: int = FEW_SHOT_SEED):
-    """A balanced sample: ``per_label`` examples of each label (all of a rarer one), in a seeded random order."""
+    """A balanced sample: ``per_label`` examples of each label (all of a rarer one), drawn with ``seed``,
+    kept in the order of ``ds``."""
     rng = np.random.default_rng(seed)
-    labels = np.asarray(ds["label"])
+    labels = np.asarray(_col(ds, "label"))
     keep = []
     for lab in range(ds.features["label"].num_classes):
         idx = np.flatnonzero(labels == lab)
@@ -219,22 +283,16 @@ def few_shot(ds, per_label: int = FEW_SHOT_PER_LABEL, seed: int = FEW_SHOT_SEED)
     return ds.select(sorted(keep))
 
 
-def _load_task(base: str, sep_token: str, data_dir) -> "datasets.DatasetDict":
+def _build_task(base: str, files: dict[str, Path], sep_token: str):
     import datasets
 
-    folder, names = TASKS[base]
+    names = TASKS[base][1]
     if base == "agnews":
-        full = _to_dataset(read_agnews(data_file(folder, "test.csv", data_dir)), names)
-        split = full.train_test_split(test_size=0.1, seed=AGNEWS_SPLIT_SEED)
+        full = _rows_to_dataset(read_agnews(files["all"]), names)
+        split = full.train_test_split(test_size=0.1, seed=AGNEWS_SPLIT_SEED)  # as datasets' ag_news in the course
         return datasets.DatasetDict(train=split["train"], test=split["test"])
-    out = {}
-    for split in ("train", "dev", "test"):
-        if base == "acl":
-            rows = read_acl(data_file(folder, f"{split}.jsonl", data_dir))
-        else:
-            rows = read_semeval(data_file(folder, f"{split}.json", data_dir), sep_token)
-        out[split] = _to_dataset(rows, names)
-    return datasets.DatasetDict(out)
+    read = read_acl if base == "acl" else (lambda p: read_semeval(p, sep_token))
+    return datasets.DatasetDict({split: _rows_to_dataset(read(path), names) for split, path in files.items()})
 
 
 def _parse_names(dataset_name) -> list[str]:
@@ -247,6 +305,9 @@ def _parse_names(dataset_name) -> list[str]:
     bad = [n for n in names if n not in DATASET_NAMES]
     if not names or bad:
         raise ValueError(f"unknown dataset name(s) {bad or names!r}; valid names are {DATASET_NAMES}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"dataset name(s) {repeated} given more than once in {dataset_name!r}")
     return names
 
 
@@ -254,24 +315,27 @@ def get_dataset(dataset_name, sep_token: str, data_dir: str | os.PathLike | None
     """Load one course task, or several aggregated, as a ``DatasetDict`` with ``train`` and ``test``.
 
     Columns: ``text`` (str) and ``label`` (``ClassLabel``). ``sep_token`` joins aspect term and sentence for the
-    SemEval tasks (pass ``tokenizer.sep_token``). ``split_dev=True`` keeps the release's ``dev`` split where one
-    exists (ACL-ARC and SemEval). Aggregated tasks offset labels so that classes stay distinct; their label
-    names become ``"<task>:<label>"``.
+    SemEval tasks, term first (pass ``tokenizer.sep_token``). ``split_dev=True`` keeps the release's ``dev`` split
+    where one exists (ACL-ARC and SemEval). Aggregated tasks offset labels so that classes stay distinct; their
+    label names become ``"<task>:<label>"``. Names, ``sep_token`` and every file are checked before any is parsed.
     """
     import datasets
 
     names = _parse_names(dataset_name)
     if not isinstance(sep_token, str) or not sep_token:
         raise ValueError(f"sep_token must be a non-empty string such as tokenizer.sep_token, got {sep_token!r}")
+    files = {}
+    for name in names:  # locate (or download) every file first, so a missing one fails fast
+        base = name.rsplit("_", 1)[0]
+        folder = TASKS[base][0]
+        files[name] = {s: data_file(folder, f, data_dir) for s, f in _task_files(base, split_dev).items()}
 
     parts = {}
     for name in names:
         base, kind = name.rsplit("_", 1)
-        dd = _load_task(base, sep_token, data_dir)
+        dd = _build_task(base, files[name], sep_token)
         if kind == "fs":
             dd["train"] = few_shot(dd["train"])
-        if not split_dev and "dev" in dd:
-            del dd["dev"]
         parts[name] = dd
     if len(names) == 1:
         return parts[names[0]]
@@ -281,20 +345,14 @@ def get_dataset(dataset_name, sep_token: str, data_dir: str | os.PathLike | None
     for name in names:
         offsets[name] = len(all_names)
         all_names += [f"{name}:{lab}" for lab in parts[name]["train"].features["label"].names]
-    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=all_names)})
     out = {}
-    for split in ("train", "test") + (("dev",) if split_dev else ()):
-        pieces = []
+    for split in ("train", "dev", "test") if split_dev else ("train", "test"):
+        texts, labels = [], []
         for name in names:
-            if split not in parts[name]:
-                continue
-            ds = parts[name][split]
-            off = offsets[name]
-            ds = ds.cast_column("label", datasets.Value("int64")).map(
-                lambda b, off=off: {"label": [x + off for x in b["label"]]}, batched=True
-            )
-            pieces.append(ds.cast(features))
-        out[split] = datasets.concatenate_datasets(pieces)
+            if split in parts[name]:
+                texts += _col(parts[name][split], "text")
+                labels += [y + offsets[name] for y in _col(parts[name][split], "label")]
+        out[split] = _to_dataset(texts, labels, all_names)
     return datasets.DatasetDict(out)
 
 
@@ -306,19 +364,83 @@ def label_counts(dd) -> "pandas.DataFrame":
     table = {}
     for split, ds in dd.items():
         names = ds.features["label"].names
-        counts = np.bincount(np.asarray(ds["label"]), minlength=len(names))
+        counts = np.bincount(np.asarray(_col(ds, "label"), dtype=np.int64), minlength=len(names))
         table[split] = dict(zip(names, counts.tolist()))
     df = pd.DataFrame(table).T
     df["total"] = df.sum(axis=1)
     return df
 
 
+def token_lengths(ds, tokenizer) -> np.ndarray:
+    """Tokens per example of one split (special tokens included, no truncation)."""
+    return np.array([len(ids) for ids in tokenizer(_col(ds, "text"), truncation=False)["input_ids"]])
+
+
 def length_percentiles(dd, tokenizer, percentiles=(50, 90, 95, 99, 100)) -> "pandas.DataFrame":
-    """Token-length percentiles per split for ``tokenizer`` (special tokens included, no truncation)."""
+    """Token-length percentiles per split for ``tokenizer`` (observed lengths: the smallest length with at least
+    p% of the examples at or below it), and the mean."""
     import pandas as pd
 
     rows = {}
     for split, ds in dd.items():
-        lengths = [len(ids) for ids in tokenizer(list(ds["text"]), truncation=False)["input_ids"]]
-        rows[split] = {f"p{p}": int(np.percentile(lengths, p)) for p in percentiles} | {"mean": float(np.mean(lengths))}
+        lengths = token_lengths(ds, tokenizer)
+        rows[split] = {f"p{p}": int(np.percentile(lengths, p, method="inverted_cdf")) for p in percentiles}
+        rows[split]["mean"] = round(float(lengths.mean()), 1)
+    df = pd.DataFrame(rows).T
+    return df.astype({f"p{p}": int for p in percentiles})
+
+
+def duplicate_report(dd) -> "pandas.DataFrame":
+    """Repeated texts per split: rows, distinct texts, texts that occur more than once, the most copies of one
+    text, and repeated texts whose copies carry different labels."""
+    import pandas as pd
+
+    rows = {}
+    for split, ds in dd.items():
+        texts, labels = _col(ds, "text"), _col(ds, "label")
+        copies, label_sets = Counter(texts), defaultdict(set)
+        for t, y in zip(texts, labels):
+            label_sets[t].add(y)
+        repeated = [t for t, c in copies.items() if c > 1]
+        rows[split] = {"rows": len(texts), "distinct_texts": len(copies), "repeated_texts": len(repeated),
+                       "max_copies": max(copies.values(), default=0),
+                       "conflicting_labels": sum(len(label_sets[t]) > 1 for t in repeated)}
+    return pd.DataFrame(rows).T
+
+
+def split_overlap(dd) -> "pandas.DataFrame":
+    """Exact-text overlap between splits: for each split and each split before it (train, dev, test order), the
+    rows whose text also occurs in the earlier split, how many of those carry a label the earlier split also
+    gives that text, and the number of distinct texts the two splits share."""
+    import pandas as pd
+
+    splits = list(dd)
+    records = []
+    for i, split in enumerate(splits):
+        for other in splits[:i]:
+            seen = defaultdict(set)
+            for t, y in zip(_col(dd[other], "text"), _col(dd[other], "label")):
+                seen[t].add(y)
+            hits = [(t, y) for t, y in zip(_col(dd[split], "text"), _col(dd[split], "label")) if t in seen]
+            records.append({"split": split, "other": other, "rows": len(dd[split]), "rows_in_other": len(hits),
+                            "same_label": sum(y in seen[t] for t, y in hits), "shared_texts": len({t for t, _ in hits})})
+    return pd.DataFrame(records).set_index(["split", "other"])
+
+
+def aspect_term_report(dd, sep_token: str) -> "pandas.DataFrame":
+    """SemEval quirks per split: records, distinct sentences, and records whose aspect term occurs more than once
+    in its sentence (its position is then ambiguous). Texts must be ``term + sep_token + sentence``."""
+    import pandas as pd
+
+    rows = {}
+    for split, ds in dd.items():
+        pairs = []
+        for i, text in enumerate(_col(ds, "text")):
+            term, sep, sentence = text.partition(sep_token)
+            if not sep:
+                raise ValueError(f"{split} row {i} does not contain sep_token {sep_token!r}: {text[:60]!r}; "
+                                 f"pass the sep_token the SemEval dataset was loaded with")
+            pairs.append((term, sentence))
+        rows[split] = {"records": len(pairs), "distinct_sentences": len({s for _, s in pairs}),
+                       "term_repeated_in_sentence": sum(s.count(t) > 1 for t, s in pairs)}
     return pd.DataFrame(rows).T

@@ -23,7 +23,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 @dataclass(frozen=True)
 class RunConfig:
-    """One fine-tuning run. ``None`` means "the Trainer default" (learning rate 5e-5, weight decay 0, ...)."""
+    """One fine-tuning run. ``None`` means "the Trainer default" (learning rate 5e-5, weight decay 0, ...).
+
+    ``adapter_size`` and ``train_layernorm`` only matter for ``method="adapter"``; for ``"full"`` they are reset to
+    their defaults, so that the same run always has the same key in the store.
+    """
 
     model: str = "minilm"
     dataset: str = "acl_sup"
@@ -64,6 +68,9 @@ class RunConfig:
             problems.append(f"precision={self.precision!r} (one of {PRECISIONS})")
         if problems:
             raise ValueError("invalid RunConfig: " + "; ".join(problems))
+        if self.method == "full":  # adapter settings do not apply: one run, one key
+            object.__setattr__(self, "adapter_size", 64)
+            object.__setattr__(self, "train_layernorm", False)
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
@@ -147,59 +154,70 @@ def _epoch_timer():
 
 
 # ------------------------------------------------------------------------------------------------ training
-def finetune(config: RunConfig, progress: bool = True) -> dict:
-    """Train and evaluate ``config``; return the run record (the dict that ``ResultStore`` stores)."""
+def build_trainer(config: RunConfig, output_dir: str, progress: bool = True, callbacks=()):
+    """A ready ``Trainer`` for ``config`` (model, data, arguments); also returns the tokenized splits."""
     import torch
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
-    from .adapters import count_parameters
-
-    started = time.perf_counter()
     set_seed(config.seed)
     model, tokenizer, dd, tok = prepare(config)
-    device, precision = _device_and_dtype(config.precision)
+    _, precision = _device_and_dtype(config.precision)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if config.batch_size % world:
         raise ValueError(f"batch_size={config.batch_size} must be divisible by the {world} data-parallel processes")
     on_gpu = torch.cuda.is_available()
+    steps_per_epoch = -(-len(tok["train"]) // config.batch_size)
+    kwargs = dict(
+        output_dir=output_dir,
+        per_device_train_batch_size=config.batch_size // world,  # the global batch stays batch_size
+        per_device_eval_batch_size=64,
+        num_train_epochs=config.epochs,
+        seed=config.seed,
+        eval_strategy="epoch",
+        logging_strategy="steps",
+        logging_steps=max(1, min(10, steps_per_epoch // 4)),  # the training-loss curve: every 10 steps
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=not progress,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        length_column_name="length",
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=not on_gpu,
+        ddp_backend="gloo" if world > 1 and not on_gpu else None,
+        dataloader_num_workers=0,
+    )
+    if config.learning_rate is not None:
+        kwargs["learning_rate"] = config.learning_rate
+    trainer = Trainer(
+        model=model,
+        args=TrainingArguments(**kwargs),
+        train_dataset=tok["train"],
+        eval_dataset=tok["test"],
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=_metrics,
+        callbacks=list(callbacks),
+    )
+    return trainer, tok
+
+
+def finetune(config: RunConfig, progress: bool = True) -> dict:
+    """Train and evaluate ``config``; return the run record (the dict that ``ResultStore`` stores)."""
+    import torch
+
+    from .adapters import count_parameters
+
+    started = time.perf_counter()
+    device, precision = _device_and_dtype(config.precision)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    on_gpu = torch.cuda.is_available()
     if on_gpu:
         torch.cuda.reset_peak_memory_stats()
-
     timer = _epoch_timer()
     with tempfile.TemporaryDirectory(prefix="hwlib-trainer-") as out:
-        kwargs = dict(
-            output_dir=out,
-            per_device_train_batch_size=config.batch_size // world,  # the global batch stays batch_size
-            per_device_eval_batch_size=64,
-            num_train_epochs=config.epochs,
-            seed=config.seed,
-            eval_strategy="epoch",
-            logging_strategy="steps",
-            logging_steps=10,
-            save_strategy="no",
-            report_to="none",
-            disable_tqdm=not progress,
-            train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-            length_column_name="length",
-            bf16=precision == "bf16",
-            fp16=precision == "fp16",
-            use_cpu=not on_gpu,
-            ddp_backend="gloo" if world > 1 and not on_gpu else None,
-            dataloader_num_workers=0,
-        )
-        if config.learning_rate is not None:
-            kwargs["learning_rate"] = config.learning_rate
-        args = TrainingArguments(**kwargs)
-        trainer = Trainer(
-            model=model,
-            args=args,
-            train_dataset=tok["train"],
-            eval_dataset=tok["test"],
-            data_collator=DataCollatorWithPadding(tokenizer),
-            compute_metrics=_metrics,
-            callbacks=[timer],
-        )
+        trainer, tok = build_trainer(config, out, progress=progress, callbacks=[timer])
         train_out = trainer.train()
+    model = trainer.model
     history = trainer.state.log_history
     curve = [{"step": h["step"], "epoch": h["epoch"], "loss": h["loss"]} for h in history if "loss" in h]
     evals = [
@@ -218,7 +236,7 @@ def finetune(config: RunConfig, progress: bool = True) -> dict:
         "train_curve": curve,
         "final_train_loss": float(sum(c["loss"] for c in curve[-5:]) / max(1, len(curve[-5:]))),
         "mean_train_loss": float(train_out.training_loss),
-        "data": {"train": n_train, "test": len(tok["test"]), "num_labels": dd["train"].features["label"].num_classes,
+        "data": {"train": n_train, "test": len(tok["test"]), "num_labels": tok["train"].features["label"].num_classes,
                  "train_tokens_per_epoch": real_tokens},
         "timing": {
             "train_runtime_s": float(train_out.metrics["train_runtime"]),

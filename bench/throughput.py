@@ -1,0 +1,275 @@
+"""Training throughput of hwlib's defaults against the usual set-ups, and its model FLOPs utilisation (MFU).
+
+Set-ups, all fine-tuning MiniLM on ACL-ARC's training set with the Trainer's AdamW:
+
+* ``hwlib``        hwlib's defaults (``RunConfig()``): dynamic padding, length-grouped batches of 16,
+                   max_length 256, fp32
+* ``hwlib-bf16``   the same with bf16 autocast (``RunConfig(precision="bf16")``)
+* ``trainer``      a plain ``Trainer``: random batches of 16, ``DataCollatorWithPadding``, truncation at the
+                   tokenizer's 512
+* ``trainer-bs8``  the same with every ``TrainingArguments`` default, batch size 8 included
+* ``pad128``       the common homework set-up: ``padding="max_length"``, max_length 128, random batches of 16
+* ``pad512``       the same at max_length 512
+
+For each set-up the epoch's batches are drawn by that set-up's own sampler (``hwlib.bench.epoch_plan``); ``--steps``
+of them, spread evenly over the epoch's batch sizes, are timed as real ``Trainer`` optimizer steps, in rounds that
+alternate between set-ups (so the noise of a shared machine falls on all of them alike). Epoch time = batches x mean
+step time + data loading. Ratios are examples per second over the same epoch of the same examples.
+
+MFU = 6 N (real tokens per second) / peak, where N counts the parameters applied to every token and the peak is
+a large ``torch.matmul`` timed in every round of the same run.
+
+    python bench/throughput.py            # ~3 minutes on 2 idle cores
+    python bench/throughput.py --quick    # under a minute: 2 steps, hwlib / trainer / pad512 only
+    python bench/throughput.py --accuracy # also: does length grouping change accuracy? (trains, ~10+ minutes)
+
+The last line printed is ``SUMMARY {json}``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+
+from hwlib import bench  # noqa: E402
+from hwlib.train import RunConfig, prepare  # noqa: E402
+
+SETUPS = ("hwlib", "hwlib-bf16", "trainer", "trainer-bs8", "pad128", "pad512")
+QUICK_SETUPS = ("hwlib", "trainer", "pad512")
+GOALS = {"speedup_vs_pad512": 4.0, "speedup_vs_trainer_default": 1.2, "mfu": 0.5}
+
+
+def build(name: str, config: RunConfig, raw_train, seed: int):
+    """The Trainer of set-up ``name`` on the full training set."""
+    from transformers import DataCollatorWithPadding, Trainer, set_seed
+
+    from hwlib.models import load_model
+
+    set_seed(seed)
+    if name.startswith("hwlib"):
+        c = config.replace(precision="bf16") if name == "hwlib-bf16" else config
+        model, tokenizer, _, tok = prepare(c)
+        train = tok["train"].map(lambda b: {"n_real": b["length"]}, batched=True)
+        args = bench.quiet_trainer_args(per_device_train_batch_size=c.batch_size, seed=seed,
+                                        train_sampling_strategy="group_by_length" if c.group_by_length else "random",
+                                        length_column_name="length", bf16=c.precision == "bf16")
+        collator = DataCollatorWithPadding(tokenizer)
+    else:
+        num_labels = raw_train.features["label"].num_classes
+        model, tokenizer = load_model(config.model, num_labels=num_labels, seed=seed)
+        if name.startswith("pad"):
+            n = int(name[3:])
+            tokenize = lambda b: tokenizer(b["text"], padding="max_length", truncation=True, max_length=n)  # noqa: E731
+        else:
+            tokenize = lambda b: tokenizer(b["text"], truncation=True)  # noqa: E731
+        train = raw_train.map(tokenize, batched=True, remove_columns=["text"])
+        train = train.map(lambda b: {"n_real": [sum(m) for m in b["attention_mask"]]}, batched=True)
+        kwargs = {} if name == "trainer-bs8" else {"per_device_train_batch_size": config.batch_size}
+        args = bench.quiet_trainer_args(seed=seed, **kwargs)
+        collator = DataCollatorWithPadding(tokenizer)  # what Trainer picks by itself when given the tokenizer
+    return Trainer(model=model, args=args, train_dataset=train, data_collator=collator, processing_class=tokenizer)
+
+
+MAX_LENGTH = {"hwlib": RunConfig().max_length, "hwlib-bf16": RunConfig().max_length, "pad128": 128}  # else 512
+
+
+def measure(setups, steps: int, seed: int, peak_n: int, repeats: int, log=print):
+    """Set up every set-up, then time ``steps`` rounds; each round times one batch of every set-up and one matmul."""
+    from hwlib.data import get_dataset
+    from hwlib.models import load_tokenizer
+
+    config = RunConfig(seed=seed)
+    tokenizer = load_tokenizer(config.model)
+    raw = get_dataset(config.dataset, sep_token=tokenizer.sep_token)["train"]
+    full_lengths = [len(x) for x in tokenizer(list(raw["text"]))["input_ids"]]  # untruncated
+    rows = {}
+    for name in setups:
+        t = time.perf_counter()
+        trainer = build(name, config, raw, seed)
+        torch.manual_seed(seed)
+        plan = bench.epoch_plan(trainer)
+        r = rows[name] = {"setup": name, "trainer": trainer, "sample": bench.spread(plan, steps),
+                          "loader_s": bench.loader_seconds(trainer), "wall": [], "cpu": [], **bench.plan_totals(plan)}
+        r["max_length"] = MAX_LENGTH.get(name, 512)
+        r["truncated"] = sum(n > r["max_length"] for n in full_lengths)
+        r["timer"] = bench.StepTimer(trainer)
+        r["timer"].warm_up({"indices": plan[0]["indices"][:1]})  # one example: allocates the optimizer state
+        log(f"  set up {name}: {r['batches']} batches, pad fraction {r['pad_fraction']:.2f} "
+            f"({time.perf_counter() - t:.0f}s)", flush=True)
+    peaks = []
+    for j in range(steps):
+        order = list(setups[j % len(setups):]) + list(setups[:j % len(setups)])  # rotate who goes first
+        for name in order:
+            r = rows[name]
+            r["wall"].append(r["timer"].time(r["sample"][j], repeats))
+            r["cpu"].append(r["timer"].last_cpu_s)
+        peaks.append(bench.matmul_flops(peak_n))
+        log(f"  round {j + 1}/{steps}: " + " ".join(f"{n}={rows[n]['wall'][-1]:.2f}s" for n in setups)
+            + f" matmul={peaks[-1]['wall'] / 1e9:.0f} GFLOP/s", flush=True)
+    return rows, peaks
+
+
+def accuracy_check(seeds, store_dir, log=print):
+    """Final test accuracy and macro-F1 of hwlib's default run with length-grouped vs random batches."""
+    from hwlib.results import ResultStore
+    from hwlib.train import finetune
+
+    main = ResultStore()  # read only: the book's stored runs
+    private = ResultStore(store_dir) if store_dir else None
+    out = []
+    for seed in seeds:
+        for grouped in (False, True):  # random first: the book's grid stores the grouped runs
+            c = RunConfig(seed=seed, group_by_length=grouped)
+            rec = main.get(c) or (private.get(c) if private else None)
+            source = "stored"
+            if rec is None:
+                log(f"  training seed={seed} group_by_length={grouped} ...", flush=True)
+                rec, source = finetune(c, progress=False), "trained now"
+                if private:
+                    private.put(c, rec)
+            out.append({"seed": seed, "batches": "length-grouped" if grouped else "random",
+                        "accuracy": rec["metrics"]["accuracy"], "macro_f1": rec["metrics"]["macro_f1"],
+                        "train_s": rec["timing"]["train_runtime_s"], "source": source})
+    return out
+
+
+def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) -> dict:
+    """Measure, print the table and the notes under it; return the summary figures."""
+    threads = torch.get_num_threads()
+    print(f"throughput: MiniLM on ACL-ARC, {steps} timed steps per set-up (fastest of {repeats}), "
+          f"torch {torch.__version__}, {threads} threads, {time.strftime('%Y-%m-%d %H:%M')}", flush=True)
+    rows, peaks = measure(setups, steps, seed, peak_n, repeats)
+    hw = rows["hwlib"]
+    profile = bench.profile_step(hw["timer"], hw["sample"][len(hw["sample"]) // 2])
+    peak = {k: statistics.median(p[k] for p in peaks) for k in ("wall", "cpu")}
+    bf16_peak = bench.matmul_flops(min(peak_n, 2048), torch.bfloat16)
+    params = bench.token_params(hw["trainer"].model)
+    n = params["per_token"]
+    m = round(hw["padded_tokens"] / hw["batches"])  # tokens in a mean hwlib batch: its feed-forward matmul's rows
+    shaped = bench.shaped_matmul_flops(m, 384, 1536)
+
+    for r in rows.values():
+        # epoch = batches x mean sampled step + loading and collating (single-threaded: CPU time ~ wall time)
+        r["step_s"] = statistics.mean(r["wall"])
+        r["epoch_s"] = r["batches"] * r["step_s"] + r["loader_s"]
+        r["epoch_cpu_s"] = r["batches"] * statistics.mean(r["cpu"]) + r["loader_s"]
+        r["examples_per_s"] = r["examples"] / r["epoch_s"]
+        r["real_tokens_per_s"] = r["real_tokens"] / r["epoch_s"]
+        r["padded_tokens_per_s"] = r["padded_tokens"] / r["epoch_s"]
+        r["mfu"] = bench.training_flops(n, r["real_tokens_per_s"]) / peak["wall"]
+        r["mfu_padded"] = bench.training_flops(n, r["padded_tokens_per_s"]) / peak["wall"]
+        r["mfu_cpu"] = bench.training_flops(n, r["real_tokens"] / r["epoch_cpu_s"]) / peak["cpu"]
+    for r in rows.values():
+        r["speedup"] = hw["examples_per_s"] / r["examples_per_s"]
+        r["speedup_cpu"] = r["epoch_cpu_s"] / hw["epoch_cpu_s"]
+
+    print()
+    print(bench.table(list(rows.values()), [
+        ("setup", "set-up", "s"), ("max_length", "max_len", "d"), ("truncated", "truncated", "d"),
+        ("batches", "batches", "d"), ("pad_fraction", "pad", ".2f"), ("step_s", "s/step", ".2f"),
+        ("epoch_s", "s/epoch", ".0f"), ("examples_per_s", "examples/s", ".2f"),
+        ("real_tokens_per_s", "real tok/s", ".0f"), ("padded_tokens_per_s", "padded tok/s", ".0f"),
+        ("mfu", "MFU", ".3f"), ("mfu_padded", "MFU padded", ".3f"), ("speedup", "hwlib x", ".2f"),
+        ("speedup_cpu", "hwlib x (CPU s)", ".2f")]))
+    print()
+    print("pad: fraction of the epoch's tokens that are padding; truncated: training examples cut at max_len;\n"
+          "MFU: 6 N real tokens/s over the fp32 matmul peak; MFU padded: the same counting pad tokens;\n"
+          "hwlib x: hwlib's examples/s over the set-up's (wall clock); (CPU s): the same from process CPU time.")
+    print(f"N = {n:,} parameters applied to every token (the 6 encoder layers); non-embedding "
+          f"{params['non_embedding']:,}; all {params['total']:,}")
+    print(f"fp32 matmul {peak_n}^3, median of {len(peaks)} rounds: {peak['wall'] / 1e9:.1f} GFLOP/s "
+          f"(min {min(p['wall'] for p in peaks) / 1e9:.1f}, max {max(p['wall'] for p in peaks) / 1e9:.1f}); "
+          f"{peak['cpu'] / 1e9:.1f} GFLOP per CPU-second")
+    flags = bench.cpu_flags()
+    print(f"bf16 matmul {min(peak_n, 2048)}^3: {bf16_peak['wall'] / 1e9:.1f} GFLOP/s "
+          f"({bf16_peak['wall'] / peak['wall']:.2f} x fp32); CPU flags: "
+          + " ".join(f"{k}={'yes' if v else 'no'}" for k, v in flags.items()))
+    print(f"fp32 matmul at a mean hwlib batch's feed-forward shape ({m}x384 @ 384x1536): "
+          f"{shaped / 1e9:.1f} GFLOP/s = {shaped / peak['wall']:.2f} of the peak")
+    total = sum(profile.values())
+    print("where a median hwlib step's time goes (profiler, self CPU time): "
+          + ", ".join(f"{k} {v / total:.0%}" for k, v in profile.items()))
+    print(f"hwlib MFU: {hw['mfu']:.3f} (wall clock); {hw['mfu_cpu']:.3f} (FLOPs per CPU-second over the matmul's); "
+          f"{hw['mfu'] * params['total'] / n:.3f} if N counted all parameters (overstated: embeddings are a look-up)")
+
+    summary = {
+        "speedup_vs_pad512": hw["examples_per_s"] / rows["pad512"]["examples_per_s"],
+        "speedup_vs_trainer_default": hw["examples_per_s"] / rows["trainer"]["examples_per_s"],
+        "mfu": hw["mfu"],
+        "mfu_cpu_time": hw["mfu_cpu"],
+        "mfu_all_params": hw["mfu"] * params["total"] / n,
+        "speedup_cpu_time_vs_pad512": rows["pad512"]["speedup_cpu"],
+        "speedup_cpu_time_vs_trainer_default": rows["trainer"]["speedup_cpu"],
+        "peak_fp32_flops": peak["wall"], "peak_fp32_flops_per_cpu_s": peak["cpu"], "peak_bf16_flops": bf16_peak["wall"],
+        "matmul_at_batch_shape_flops": shaped,
+        "n_per_token": n, "n_total": params["total"], "steps": steps, "repeats": repeats, "threads": threads,
+        "cpu_flags": flags,
+        "hwlib_step_profile": {k: v / total for k, v in profile.items()},
+        "setups": {k: {f: r[f] for f in ("examples_per_s", "real_tokens_per_s", "padded_tokens_per_s", "pad_fraction",
+                                         "step_s", "epoch_s", "batches", "truncated", "mfu")} for k, r in rows.items()},
+    }
+    for k in ("pad128", "trainer-bs8", "hwlib-bf16"):
+        if k in rows:
+            summary[f"speedup_vs_{k.replace('-', '_')}"] = hw["examples_per_s"] / rows[k]["examples_per_s"]
+    summary["goals_met"] = {k: summary[k] >= v for k, v in GOALS.items()}
+    return summary
+
+
+
+def report_accuracy(seeds, store_dir) -> dict:
+    print("\naccuracy: hwlib defaults (3 epochs, full ACL-ARC train, test set), random vs length-grouped batches",
+          flush=True)
+    acc = accuracy_check(seeds, store_dir)
+    print(bench.table(acc, [("seed", "seed", "d"), ("batches", "batches", "s"), ("accuracy", "accuracy", ".4f"),
+                            ("macro_f1", "macro-F1", ".4f"), ("train_s", "train s", ".0f"), ("source", "run", "s")]))
+    by = {b: [a for a in acc if a["batches"] == b] for b in ("length-grouped", "random")}
+    out = {b: {m: statistics.mean(a[m] for a in v) for m in ("accuracy", "macro_f1")} for b, v in by.items()}
+    return {**out, "seeds": list(seeds)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=None, help="timed steps per set-up (default 5, --quick 2)")
+    p.add_argument("--setups", nargs="+", choices=SETUPS, default=None, help=f"default: all ({' '.join(SETUPS)})")
+    p.add_argument("--quick", action="store_true", help=f"2 steps of {', '.join(QUICK_SETUPS)}: under a minute")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=None,
+                   help="runs of each timed batch; the fastest counts (default 2, --quick 1)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, one per core)")
+    p.add_argument("--peak-size", type=int, default=4096, help="n of the n x n matmul that sets the peak")
+    p.add_argument("--accuracy", action="store_true", help="also compare accuracy, length-grouped vs random batches")
+    p.add_argument("--only-accuracy", action="store_true", help="the accuracy comparison alone")
+    p.add_argument("--accuracy-seeds", type=int, nargs="+", default=[1])
+    p.add_argument("--accuracy-store", default=None,
+                   help="directory to keep the accuracy runs in (read from results/runs too, never written)")
+    ns = p.parse_args(argv)
+    steps = ns.steps if ns.steps is not None else (2 if ns.quick else 5)
+    ns.repeats = ns.repeats if ns.repeats is not None else (1 if ns.quick else 2)
+    setups = tuple(ns.setups or (QUICK_SETUPS if ns.quick else SETUPS))
+    if steps < 1 or ns.repeats < 1 or (ns.threads is not None and ns.threads < 1):
+        p.error(f"--steps, --repeats and --threads must be >= 1, got {steps}, {ns.repeats}, {ns.threads}")
+    if ns.threads:
+        torch.set_num_threads(ns.threads)
+    for needed in ("hwlib", "trainer", "pad512"):
+        if needed not in setups:
+            p.error(f"--setups must include {needed} (the summary's ratios need it), got {' '.join(setups)}")
+
+    bench.quiet()
+    summary = {}
+    if not ns.only_accuracy:
+        summary = report_throughput(setups, steps, ns.seed, ns.peak_size, ns.repeats)
+    if ns.accuracy or ns.only_accuracy:
+        summary["accuracy"] = report_accuracy(ns.accuracy_seeds, ns.accuracy_store)
+    print(bench.summary_line(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
