@@ -24,9 +24,11 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing hwlib
 
 import torch  # noqa: E402
 
@@ -50,19 +52,6 @@ def build(config: RunConfig):
                    processing_class=tokenizer)
 
 
-def flop_bound(full_model, adapter_model) -> dict:
-    """The FLOP ratio full / adapter per token, from the models' own parameter counts."""
-    n = bench.token_params(full_model)["per_token"]
-    na = count_parameters(adapter_model)["adapter"]
-    base = getattr(adapter_model, adapter_model.base_model_prefix)
-    layer0 = base.encoder.layer[0].attention
-    below = [*layer0.self.parameters(), *layer0.output.dense.parameters()]  # Q, K, V and the output projection
-    n_below = sum(p.numel() for p in below)
-    full = 6 * n
-    adapter = 2 * (n + na) + 2 * (n + na - n_below) + 2 * na
-    return {"bound": full / adapter, "n": n, "n_adapter": na, "n_below": n_below, "bound_no_adapter_cost": 1.5}
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=None, help="batches timed with each model (default 12, --quick 4)")
@@ -82,6 +71,10 @@ def main(argv=None) -> int:
     adapter_cfg = full_cfg.replace(method="adapter", adapter_size=ns.adapter_size)
 
     bench.quiet()
+    load_before = os.getloadavg()[0]
+    note = bench.load_note()
+    if note:
+        print(note, flush=True)
     print(f"adapter_step: MiniLM on ACL-ARC, batch {ns.batch_size}, adapter size {ns.adapter_size}, {steps} batches "
           f"(fastest of {ns.repeats}), torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{time.strftime('%Y-%m-%d %H:%M')}", flush=True)
@@ -103,12 +96,12 @@ def main(argv=None) -> int:
               f"full {times['full'][-1]:.3f}s, adapter {times['adapter'][-1]:.3f}s, "
               f"ratio {times['full'][-1] / times['adapter'][-1]:.2f}", flush=True)
     mid = sample[len(sample) // 2]
-    profiles = {k: bench.profile_step(timers[k], mid) for k in timers}
+    profiles = {k: bench.profile_step(timers[k], mid, repeats=ns.repeats) for k in timers}
 
     speedup = sum(times["full"]) / sum(times["adapter"])
     speedup_cpu = sum(cpu["full"]) / sum(cpu["adapter"])
     ratios = [f / a for f, a in zip(times["full"], times["adapter"])]
-    fb = flop_bound(trainers["full"].model, trainers["adapter"].model)
+    fb = bench.adapter_flop_bound(trainers["full"].model, trainers["adapter"].model)
     params = {k: count_parameters(t.model) for k, t in trainers.items()}
 
     print()
@@ -124,7 +117,7 @@ def main(argv=None) -> int:
     print(f"FLOP bound: 6N / (2(N+Na) + 2(N+Na-N_below) + 2Na) = {fb['bound']:.3f} with N={fb['n']:,}, "
           f"Na={fb['n_adapter']:,}, N_below={fb['n_below']:,} (1.5 if adapters cost nothing)")
     print(f"goal >= {GOAL}: {'met' if speedup >= GOAL else 'missed'}; measured / bound = {speedup / fb['bound']:.2f}")
-    print("\nwhere the median batch's step time goes (profiler, self CPU seconds):")
+    print(f"\nwhere the median batch's step time goes (profiler, self CPU seconds, least of {ns.repeats} runs):")
     kinds = sorted({k for pr in profiles.values() for k in pr}, key=lambda k: -profiles["full"].get(k, 0))
     prow = [{"kind": k, "full": profiles["full"].get(k, 0.0), "adapter": profiles["adapter"].get(k, 0.0)}
             for k in kinds]
@@ -146,6 +139,7 @@ def main(argv=None) -> int:
         "threads": torch.get_num_threads(),
         "profile_s": profiles,
         "goal_met": speedup >= GOAL,
+        "load_average_before": load_before,
     }
     print(bench.summary_line(summary))
     return 0

@@ -5,6 +5,8 @@ Set-ups, all fine-tuning MiniLM on ACL-ARC's training set with the Trainer's Ada
 * ``hwlib``        hwlib's defaults (``RunConfig()``): dynamic padding, length-grouped batches of 16,
                    max_length 256, fp32
 * ``hwlib-bf16``   the same with bf16 autocast (``RunConfig(precision="bf16")``)
+* ``hwlib-nodrop`` the same with every dropout off: not a candidate default (dropout regularises), it shows what
+                   drawing the dropout masks costs
 * ``trainer``      a plain ``Trainer``: random batches of 16, ``DataCollatorWithPadding``, truncation at the
                    tokenizer's 512
 * ``trainer-bs8``  the same with every ``TrainingArguments`` default, batch size 8 included
@@ -32,16 +34,18 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere without installing hwlib
 
 import torch  # noqa: E402
 
 from hwlib import bench  # noqa: E402
 from hwlib.train import RunConfig, prepare  # noqa: E402
 
-SETUPS = ("hwlib", "hwlib-bf16", "trainer", "trainer-bs8", "pad128", "pad512")
+SETUPS = ("hwlib", "hwlib-bf16", "hwlib-nodrop", "trainer", "trainer-bs8", "pad128", "pad512")
 QUICK_SETUPS = ("hwlib", "trainer", "pad512")
 GOALS = {"speedup_vs_pad512": 4.0, "speedup_vs_trainer_default": 1.2, "mfu": 0.5}
 
@@ -56,6 +60,10 @@ def build(name: str, config: RunConfig, raw_train, seed: int):
     if name.startswith("hwlib"):
         c = config.replace(precision="bf16") if name == "hwlib-bf16" else config
         model, tokenizer, _, tok = prepare(c)
+        if name == "hwlib-nodrop":
+            for module in model.modules():
+                if isinstance(module, torch.nn.Dropout):
+                    module.p = 0.0
         train = tok["train"].map(lambda b: {"n_real": b["length"]}, batched=True)
         args = bench.quiet_trainer_args(per_device_train_batch_size=c.batch_size, seed=seed,
                                         train_sampling_strategy="group_by_length" if c.group_by_length else "random",
@@ -77,11 +85,16 @@ def build(name: str, config: RunConfig, raw_train, seed: int):
     return Trainer(model=model, args=args, train_dataset=train, data_collator=collator, processing_class=tokenizer)
 
 
-MAX_LENGTH = {"hwlib": RunConfig().max_length, "hwlib-bf16": RunConfig().max_length, "pad128": 128}  # else 512
+MAX_LENGTH = {"pad128": 128, "trainer": 512, "trainer-bs8": 512, "pad512": 512}  # hwlib*: RunConfig().max_length
 
 
 def measure(setups, steps: int, seed: int, peak_n: int, repeats: int, log=print):
-    """Set up every set-up, then time ``steps`` rounds; each round times one batch of every set-up and one matmul."""
+    """Set up every set-up, then time ``steps`` rounds; each round times one batch of every set-up and one matmul.
+
+    A batch is run ``repeats`` times and the fastest run counts. A set-up whose batches all have one shape (padding
+    to max_length) needs no sample of shapes: it is run once in each of ``repeats`` rounds spread over the run, and
+    the fastest of those counts, so it costs ``repeats`` steps instead of ``steps x repeats``.
+    """
     from hwlib.data import get_dataset
     from hwlib.models import load_tokenizer
 
@@ -97,8 +110,13 @@ def measure(setups, steps: int, seed: int, peak_n: int, repeats: int, log=print)
         plan = bench.epoch_plan(trainer)
         r = rows[name] = {"setup": name, "trainer": trainer, "sample": bench.spread(plan, steps),
                           "loader_s": bench.loader_seconds(trainer), "wall": [], "cpu": [], **bench.plan_totals(plan)}
-        r["max_length"] = MAX_LENGTH.get(name, 512)
+        r["max_length"] = MAX_LENGTH.get(name, config.max_length)
         r["truncated"] = sum(n > r["max_length"] for n in full_lengths)
+        r["fixed"] = len({b["width"] for b in plan}) == 1
+        if r["fixed"]:
+            n = min(repeats, steps)
+            r["rounds"] = {round(i * (steps - 1) / (n - 1)) for i in range(n)} if n > 1 else {0}
+            r["sample"] = bench.spread(plan, 1) * steps
         r["timer"] = bench.StepTimer(trainer)
         r["timer"].warm_up({"indices": plan[0]["indices"][:1]})  # one example: allocates the optimizer state
         log(f"  set up {name}: {r['batches']} batches, pad fraction {r['pad_fraction']:.2f} "
@@ -106,12 +124,16 @@ def measure(setups, steps: int, seed: int, peak_n: int, repeats: int, log=print)
     peaks = []
     for j in range(steps):
         order = list(setups[j % len(setups):]) + list(setups[:j % len(setups)])  # rotate who goes first
+        timed = {}
         for name in order:
             r = rows[name]
-            r["wall"].append(r["timer"].time(r["sample"][j], repeats))
+            if r["fixed"] and j not in r["rounds"]:
+                continue
+            timed[name] = r["timer"].time(r["sample"][j], 1 if r["fixed"] else repeats)
+            r["wall"].append(timed[name])
             r["cpu"].append(r["timer"].last_cpu_s)
         peaks.append(bench.matmul_flops(peak_n))
-        log(f"  round {j + 1}/{steps}: " + " ".join(f"{n}={rows[n]['wall'][-1]:.2f}s" for n in setups)
+        log(f"  round {j + 1}/{steps}: " + " ".join(f"{n}={timed[n]:.2f}s" for n in setups if n in timed)
             + f" matmul={peaks[-1]['wall'] / 1e9:.0f} GFLOP/s", flush=True)
     return rows, peaks
 
@@ -147,9 +169,12 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
           f"torch {torch.__version__}, {threads} threads, {time.strftime('%Y-%m-%d %H:%M')}", flush=True)
     rows, peaks = measure(setups, steps, seed, peak_n, repeats)
     hw = rows["hwlib"]
-    profile = bench.profile_step(hw["timer"], hw["sample"][len(hw["sample"]) // 2])
-    peak = {k: statistics.median(p[k] for p in peaks) for k in ("wall", "cpu")}
-    bf16_peak = bench.matmul_flops(min(peak_n, 2048), torch.bfloat16)
+    profile = bench.profile_step(hw["timer"], hw["sample"][len(hw["sample"]) // 2], repeats=repeats)
+    # the peak: the fastest of the rounds' matmuls (the one the neighbours slowed least), as the steps count their
+    # fastest run; the median shows how much the neighbours took
+    peak = {k: max(p[k] for p in peaks) for k in ("wall", "cpu")}
+    peak_median = statistics.median(p["wall"] for p in peaks)
+    bf16_peak = bench.matmul_flops(min(peak_n, 2048), torch.bfloat16, repeats=2)
     params = bench.token_params(hw["trainer"].model)
     n = params["per_token"]
     m = round(hw["padded_tokens"] / hw["batches"])  # tokens in a mean hwlib batch: its feed-forward matmul's rows
@@ -157,9 +182,10 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
 
     for r in rows.values():
         # epoch = batches x mean sampled step + loading and collating (single-threaded: CPU time ~ wall time)
-        r["step_s"] = statistics.mean(r["wall"])
+        # (one shape: the fastest run; many shapes: the mean over the sampled shapes of each one's fastest run)
+        r["step_s"] = min(r["wall"]) if r["fixed"] else statistics.mean(r["wall"])
         r["epoch_s"] = r["batches"] * r["step_s"] + r["loader_s"]
-        r["epoch_cpu_s"] = r["batches"] * statistics.mean(r["cpu"]) + r["loader_s"]
+        r["epoch_cpu_s"] = r["batches"] * (min(r["cpu"]) if r["fixed"] else statistics.mean(r["cpu"])) + r["loader_s"]
         r["examples_per_s"] = r["examples"] / r["epoch_s"]
         r["real_tokens_per_s"] = r["real_tokens"] / r["epoch_s"]
         r["padded_tokens_per_s"] = r["padded_tokens"] / r["epoch_s"]
@@ -184,8 +210,8 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
           "hwlib x: hwlib's examples/s over the set-up's (wall clock); (CPU s): the same from process CPU time.")
     print(f"N = {n:,} parameters applied to every token (the 6 encoder layers); non-embedding "
           f"{params['non_embedding']:,}; all {params['total']:,}")
-    print(f"fp32 matmul {peak_n}^3, median of {len(peaks)} rounds: {peak['wall'] / 1e9:.1f} GFLOP/s "
-          f"(min {min(p['wall'] for p in peaks) / 1e9:.1f}, max {max(p['wall'] for p in peaks) / 1e9:.1f}); "
+    print(f"fp32 matmul {peak_n}^3, fastest of {len(peaks)} rounds (the peak): {peak['wall'] / 1e9:.1f} GFLOP/s "
+          f"(median {peak_median / 1e9:.1f}, slowest {min(p['wall'] for p in peaks) / 1e9:.1f}); "
           f"{peak['cpu'] / 1e9:.1f} GFLOP per CPU-second")
     flags = bench.cpu_flags()
     print(f"bf16 matmul {min(peak_n, 2048)}^3: {bf16_peak['wall'] / 1e9:.1f} GFLOP/s "
@@ -207,7 +233,8 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
         "mfu_all_params": hw["mfu"] * params["total"] / n,
         "speedup_cpu_time_vs_pad512": rows["pad512"]["speedup_cpu"],
         "speedup_cpu_time_vs_trainer_default": rows["trainer"]["speedup_cpu"],
-        "peak_fp32_flops": peak["wall"], "peak_fp32_flops_per_cpu_s": peak["cpu"], "peak_bf16_flops": bf16_peak["wall"],
+        "peak_fp32_flops": peak["wall"], "peak_fp32_flops_median": peak_median,
+        "peak_fp32_flops_per_cpu_s": peak["cpu"], "peak_bf16_flops": bf16_peak["wall"],
         "matmul_at_batch_shape_flops": shaped,
         "n_per_token": n, "n_total": params["total"], "steps": steps, "repeats": repeats, "threads": threads,
         "cpu_flags": flags,
@@ -218,6 +245,9 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
     for k in ("pad128", "trainer-bs8", "hwlib-bf16"):
         if k in rows:
             summary[f"speedup_vs_{k.replace('-', '_')}"] = hw["examples_per_s"] / rows[k]["examples_per_s"]
+    if "hwlib-nodrop" in rows:
+        summary["nodrop_speedup"] = rows["hwlib-nodrop"]["examples_per_s"] / hw["examples_per_s"]
+        summary["mfu_nodrop"] = rows["hwlib-nodrop"]["mfu"]
     summary["goals_met"] = {k: summary[k] >= v for k, v in GOALS.items()}
     return summary
 
@@ -262,11 +292,16 @@ def main(argv=None) -> int:
             p.error(f"--setups must include {needed} (the summary's ratios need it), got {' '.join(setups)}")
 
     bench.quiet()
+    load_before = os.getloadavg()[0]
+    note = bench.load_note()
+    if note:
+        print(note, flush=True)
     summary = {}
     if not ns.only_accuracy:
         summary = report_throughput(setups, steps, ns.seed, ns.peak_size, ns.repeats)
     if ns.accuracy or ns.only_accuracy:
         summary["accuracy"] = report_accuracy(ns.accuracy_seeds, ns.accuracy_store)
+    summary["load_average_before"] = load_before
     print(bench.summary_line(summary))
     return 0
 

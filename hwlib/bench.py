@@ -15,8 +15,11 @@ all setups alike; the ratios taken in one run are the figures to quote, not the 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import sys
 import time
 
 import torch
@@ -43,15 +46,16 @@ def matmul_flops(n: int = 4096, dtype: torch.dtype = torch.float32, repeats: int
     return {"wall": 2 * n**3 / wall, "cpu": 2 * n**3 / cpu}
 
 
-def shaped_matmul_flops(m: int, k: int, n: int, dtype: torch.dtype = torch.float32, min_seconds: float = 0.3) -> float:
-    """FLOP/s of ``(m x k) @ (k x n)``: what the machine reaches on a training step's matrix shapes."""
+def shaped_matmul_flops(m: int, k: int, n: int, dtype: torch.dtype = torch.float32, repeats: int = 20) -> float:
+    """FLOP/s of ``(m x k) @ (k x n)``, best of ``repeats``: what the machine reaches on a training step's shapes."""
     a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
     torch.matmul(a, b)
-    reps, t = 0, time.perf_counter()
-    while reps < 3 or time.perf_counter() - t < min_seconds:
+    best = math.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
         torch.matmul(a, b)
-        reps += 1
-    return 2 * m * k * n * reps / (time.perf_counter() - t)
+        best = min(best, time.perf_counter() - t)
+    return 2 * m * k * n / best
 
 
 def token_params(model) -> dict:
@@ -70,6 +74,27 @@ def token_params(model) -> dict:
 def training_flops(n_params: int, tokens: float) -> float:
     """Forward (2N) plus backward (4N) FLOPs per token: ``6 N tokens``. Attention scores are not counted."""
     return 6 * n_params * tokens
+
+
+def adapter_flop_bound(full_model, adapter_model) -> dict:
+    """How many times fewer FLOPs per token a training step with adapters needs than full fine-tuning.
+
+    A matmul with N parameters costs 2N forward and 4N backward: 2N for its input's gradient and 2N for its
+    weights'. Full fine-tuning: 6N. With adapters, frozen weights need no weight gradients and nothing below the
+    first adapter (layer 0's Q, K, V and attention output projection, ``N_below``) needs any backward::
+
+        adapter = 2 (N + Na) + 2 (N + Na - N_below) + 2 Na        bound = 6 N / adapter
+
+    With Na = N_below = 0 the bound is the rule of thumb's 1.5.
+    """
+    from .adapters import count_parameters
+
+    n = token_params(full_model)["per_token"]
+    na = count_parameters(adapter_model)["adapter"]
+    attention0 = getattr(adapter_model, adapter_model.base_model_prefix).encoder.layer[0].attention
+    n_below = sum(p.numel() for p in [*attention0.self.parameters(), *attention0.output.dense.parameters()])
+    adapter = 2 * (n + na) + 2 * (n + na - n_below) + 2 * na
+    return {"bound": 6 * n / adapter, "n": n, "n_adapter": na, "n_below": n_below, "bound_no_adapter_cost": 1.5}
 
 
 # ------------------------------------------------------------------------------------------------ epoch plans
@@ -220,22 +245,66 @@ OP_KINDS = (
 )
 
 
-def profile_step(timer: "StepTimer", batch: dict) -> dict:
-    """Self CPU seconds of one ``timer`` step on ``batch`` by kind of op (``OP_KINDS``; the rest is "other")."""
+@contextlib.contextmanager
+def _no_fd2():
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def profile_step(timer: "StepTimer", batch: dict, repeats: int = 1) -> dict:
+    """Self CPU seconds of a ``timer`` step on ``batch`` by kind of op (``OP_KINDS``; the rest is "other").
+
+    The step is profiled ``repeats`` times and the run with the least total counts (the one least disturbed).
+    """
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        timer.time(batch)
-    kinds: dict[str, float] = {}
-    for ev in prof.key_averages():
-        if not ev.key.startswith("aten::") and not ev.key.startswith("Optimizer"):
-            continue  # Python-level ranges and profiler bookkeeping: their time is inside the aten ops
-        kind = next((k for k, pats in OP_KINDS if any(p in ev.key.lower() for p in pats)), "other")
-        kinds[kind] = kinds.get(kind, 0.0) + ev.self_cpu_time_total / 1e6
-    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
+    best: dict[str, float] = {}
+    for _ in range(repeats):
+        prof = profile(activities=[ProfilerActivity.CPU])
+        with _no_fd2():  # the profiler's C++ side writes a line to stderr on start and on stop
+            prof.start()
+        try:
+            timer.time(batch)
+        finally:
+            with _no_fd2():
+                prof.stop()
+        kinds: dict[str, float] = {}
+        for ev in prof.key_averages():
+            if not ev.key.startswith("aten::") and not ev.key.startswith("Optimizer"):
+                continue  # Python-level ranges and profiler bookkeeping: their time is inside the aten ops
+            kind = next((k for k, pats in OP_KINDS if any(p in ev.key.lower() for p in pats)), "other")
+            kinds[kind] = kinds.get(kind, 0.0) + ev.self_cpu_time_total / 1e6
+        if not best or sum(kinds.values()) < sum(best.values()):
+            best = kinds
+    return dict(sorted(best.items(), key=lambda kv: -kv[1]))
 
 
 # ------------------------------------------------------------------------------------------------ reporting
+def load_note() -> str | None:
+    """A warning when other programs already keep the cores busy, else ``None``.
+
+    With more runnable threads than cores, each of torch's parallel regions waits for its slowest thread, and a
+    thread the scheduler has set aside makes the whole op wait: small ops then take several times longer, big
+    matmuls much less so. Timings taken so are skewed, not only slower; ``--threads 1`` avoids the waiting.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None
+    cores = os.cpu_count() or 1
+    if load < cores - 0.5 or torch.get_num_threads() == 1:
+        return None
+    return (f"note: load average {load:.1f} on {cores} cores before this run started; with "
+            f"{torch.get_num_threads()} torch threads the timings are skewed by waiting threads (--threads 1 avoids it)")
+
+
 def cpu_flags(names=("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")) -> dict:
     """Which of ``names`` this CPU reports (Linux ``/proc/cpuinfo``; empty elsewhere)."""
     try:

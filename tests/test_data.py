@@ -17,20 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from hwlib import data
+from hwlib import data, datastats
 from hwlib.data import (
     ACL_LABELS,
     AGNEWS_LABELS,
     DATASET_NAMES,
     POLARITY_LABELS,
     DataError,
-    aspect_term_report,
-    duplicate_report,
     get_dataset,
-    label_counts,
-    length_percentiles,
-    split_overlap,
 )
+from hwlib.datastats import aspect_term_report, duplicate_report, label_counts, length_percentiles, split_overlap
 
 SEP = "[SEP]"
 
@@ -194,7 +190,7 @@ def test_length_percentiles_on_real_data_with_minilm(real):
     tok = load_tokenizer("minilm")
     dd = real("acl_sup")
     table = length_percentiles(dd, tok)
-    lengths = data.token_lengths(dd["test"], tok)
+    lengths = datastats.token_lengths(dd["test"], tok)
     assert table.loc["test", "p100"] == lengths.max() and lengths.min() >= 3  # [CLS] text [SEP]
     assert (table[["p50", "p90", "p95", "p99", "p100"]].diff(axis=1).iloc[:, 1:] >= 0).all().all()
 

@@ -1,0 +1,83 @@
+"""The chapters run under papermill with reader-chosen parameters: small configurations really train (into a
+private results directory), and bad parameters stop in the first cell with a clear message."""
+import json
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+NB = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@pytest.fixture
+def trainable(results_dir, monkeypatch):
+    monkeypatch.delenv("HWLIB_NO_TRAIN", raising=False)  # these runs are meant to train
+    return results_dir
+
+
+def _execute(name, tmp_path, **params):
+    out = tmp_path / f"{name}-out.ipynb"
+    pm.execute_notebook(str(NB / f"{name}.ipynb"), str(out), parameters=params, cwd=str(NB), progress_bar=False,
+                        kernel_name="python3")
+    return json.loads(out.read_text())
+
+
+def _text(nb) -> str:
+    parts = []
+    for cell in nb["cells"]:
+        for o in cell.get("outputs", []):
+            parts += o.get("text", []) if isinstance(o.get("text"), list) else [o.get("text", "")]
+            for key in ("text/plain", "text/markdown"):
+                v = o.get("data", {}).get(key, "")
+                parts += v if isinstance(v, list) else [v]
+    return "".join(parts)
+
+
+def _stored(results_dir):
+    return [json.loads(p.read_text()) for p in sorted((results_dir / "runs").glob("*.json"))]
+
+
+def test_task3_trains_a_small_configuration(trainable, tmp_path):
+    nb = _execute("task3", tmp_path, dataset="acl", seeds=[5], epochs=1, max_train_samples=32)
+    runs = _stored(trainable)
+    assert sorted(r["config"]["method"] for r in runs) == ["adapter", "full"]
+    assert all(r["config"]["dataset"] == "acl_sup" and r["config"]["max_train_samples"] == 32 for r in runs)
+    text = _text(nb)
+    assert "2 of 2 runs available" in text and "All requested runs are stored." in text
+    assert "acl_sup" in text and "adapter" in text
+
+
+def test_task2_trains_a_small_configuration(trainable, tmp_path):
+    _execute("task2", tmp_path, datasets_=["acl"], seeds=[5], epochs=1, max_train_samples=32)
+    assert sorted(r["config"]["model"] for r in _stored(trainable)) == ["minilm", "minilm-scratch"]
+
+
+def test_stored_runs_are_loaded_not_retrained(trainable, tmp_path, monkeypatch):
+    _execute("task3", tmp_path, dataset="acl", seeds=[5], epochs=1, max_train_samples=32)
+    before = {p.name: p.stat().st_mtime_ns for p in (trainable / "runs").glob("*.json")}
+    monkeypatch.setenv("HWLIB_NO_TRAIN", "1")
+    nb = _execute("task3", tmp_path, dataset="acl", seeds=[5], epochs=1, max_train_samples=32)
+    after = {p.name: p.stat().st_mtime_ns for p in (trainable / "runs").glob("*.json")}
+    assert before == after
+    assert "2 of 2 runs available" in _text(nb)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"dataset": "imdb"}, "unknown dataset 'imdb'"),
+        ({"adapter_size": 0}, "adapter_size=0"),
+        ({"epochs": 0}, "epochs=0"),
+        ({"seeds": []}, "seeds=[]"),
+    ],
+)
+def test_bad_parameters_stop_in_the_first_cell(results_dir, tmp_path, params, message):
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        _execute("task3", tmp_path, **params)
+    assert message in str(err.value)
+    assert not (results_dir / "runs").exists()  # nothing trained, nothing written
+
+
+def test_task2_refuses_an_unknown_profile(results_dir, tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match="profile='gpu'"):
+        _execute("task2", tmp_path, profile="gpu")
