@@ -2,18 +2,16 @@
 
 Both models are hwlib's (``RunConfig(method="full")`` and ``RunConfig(method="adapter")``: MiniLM on ACL-ARC, batches
 of 16, length-grouped, fp32), trained through the ``Trainer``. ``--steps`` batches of one epoch, spread evenly over its
-batch sizes, are each timed once with each model, alternating which goes first.
+batch sizes, are each timed with each model (the fastest of ``--repeats`` runs), alternating which goes first.
 
-The bound. Per token, a matmul with N parameters costs 2N FLOPs forward and 4N backward: 2N for the gradient of its
-input and 2N for the gradient of its weights. Full fine-tuning costs 6N. With adapters the frozen weights need no
-weight gradients, and nothing below the first adapter (layer 0's attention) needs any backward at all:
+The bound (``hwlib.bench.adapter_flop_bound``): a matmul with N parameters costs 2N FLOPs per token forward and 4N
+backward (input gradient + weight gradient), 6N in all; with adapters the frozen weights need no weight gradients
+and nothing below layer 0's first adapter needs any backward, so
 
-    adapter = 2 (N + Na)  +  2 (N + Na - N_below)  +  2 Na        bound = 6 N / adapter
+    bound = 6 N / (2 (N + Na) + 2 (N + Na - N_below) + 2 Na)       (1.5 if the adapters cost nothing)
 
-With Na = 0 and N_below = 0 this is 6N / 4N = 1.5, the "about 1.5x" of the rule of thumb.
-
-    python bench/adapter_step.py           # ~1 minute on 2 idle cores
-    python bench/adapter_step.py --quick   # ~20 seconds
+    python bench/adapter_step.py           # ~1-2 minutes on 2 idle cores
+    python bench/adapter_step.py --quick   # ~30 seconds
 
 The last line printed is ``SUMMARY {json}``.
 """

@@ -14,16 +14,18 @@ Set-ups, all fine-tuning MiniLM on ACL-ARC's training set with the Trainer's Ada
 * ``pad512``       the same at max_length 512
 
 For each set-up the epoch's batches are drawn by that set-up's own sampler (``hwlib.bench.epoch_plan``); ``--steps``
-of them, spread evenly over the epoch's batch sizes, are timed as real ``Trainer`` optimizer steps, in rounds that
-alternate between set-ups (so the noise of a shared machine falls on all of them alike). Epoch time = batches x mean
-step time + data loading. Ratios are examples per second over the same epoch of the same examples.
+of them, spread evenly over the epoch's batch sizes, are timed as real ``Trainer`` optimizer steps (the fastest of
+``--repeats`` runs), in rounds that alternate between set-ups (so the noise of a shared machine falls on all of them
+alike). Epoch time = batches x mean step time + data loading. Ratios are examples per second over the same epoch of
+the same examples.
 
 MFU = 6 N (real tokens per second) / peak, where N counts the parameters applied to every token and the peak is
-a large ``torch.matmul`` timed in every round of the same run.
+the fastest of the 4096^3 ``torch.matmul`` timed in every round of the same run.
 
-    python bench/throughput.py            # ~3 minutes on 2 idle cores
-    python bench/throughput.py --quick    # under a minute: 2 steps, hwlib / trainer / pad512 only
-    python bench/throughput.py --accuracy # also: does length grouping change accuracy? (trains, ~10+ minutes)
+    python bench/throughput.py                 # ~4 minutes on 2 idle cores
+    python bench/throughput.py --quick         # under a minute: 2 steps, hwlib / trainer / pad512 only
+    python bench/throughput.py --threads 1     # while another job shares the cores (see bench/README.md)
+    python bench/throughput.py --only-accuracy # length-grouped vs random batches: accuracy (trains; slow)
 
 The last line printed is ``SUMMARY {json}``.
 """
