@@ -57,10 +57,12 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--adapter-size", type=int, default=RunConfig().adapter_size)
     p.add_argument("--batch-size", type=int, default=RunConfig().batch_size)
-    p.add_argument("--repeats", type=int, default=3, help="runs of each batch; the fastest counts (default 3)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="runs of each batch; the fastest counts (default 3, --quick 2)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, one per core)")
     ns = p.parse_args(argv)
     steps = ns.steps if ns.steps is not None else (4 if ns.quick else 12)
+    ns.repeats = ns.repeats if ns.repeats is not None else (2 if ns.quick else 3)
     if steps < 1 or ns.repeats < 1 or (ns.threads is not None and ns.threads < 1):
         p.error(f"--steps, --repeats and --threads must be >= 1, got {steps}, {ns.repeats}, {ns.threads}")
     if ns.threads:

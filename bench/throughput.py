@@ -23,7 +23,7 @@ MFU = 6 N (real tokens per second) / peak, where N counts the parameters applied
 the fastest of the 4096^3 ``torch.matmul`` timed in every round of the same run.
 
     python bench/throughput.py                 # ~4 minutes on 2 idle cores
-    python bench/throughput.py --quick         # under a minute: 2 steps, hwlib / trainer / pad512 only
+    python bench/throughput.py --quick         # about a minute: 2 steps, hwlib / trainer / pad512 only
     python bench/throughput.py --threads 1     # while another job shares the cores (see bench/README.md)
     python bench/throughput.py --only-accuracy # length-grouped vs random batches: accuracy (trains; slow)
 
@@ -270,7 +270,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=None, help="timed steps per set-up (default 5, --quick 2)")
     p.add_argument("--setups", nargs="+", choices=SETUPS, default=None, help=f"default: all ({' '.join(SETUPS)})")
-    p.add_argument("--quick", action="store_true", help=f"2 steps of {', '.join(QUICK_SETUPS)}: under a minute")
+    p.add_argument("--quick", action="store_true", help=f"2 steps of {', '.join(QUICK_SETUPS)}: about a minute")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--repeats", type=int, default=None,
                    help="runs of each timed batch; the fastest counts (default 2, --quick 1)")

@@ -11,7 +11,7 @@ its batch, and a setup (sampler + padding) decides which shapes one epoch makes.
 4. epoch time = number of batches x mean sampled step time + the time to load and collate the epoch's batches.
 
 Timing a few batches per setup, in rounds that alternate between setups, lets the noise of a shared machine fall on
-all setups alike; the ratios taken in one run are the figures to quote, not the absolute seconds.
+all setups alike: quote the ratios taken in one run, not the absolute seconds.
 """
 from __future__ import annotations
 
@@ -220,12 +220,13 @@ def quiet() -> None:
 
 def quiet_trainer_args(**kwargs):
     """``TrainingArguments`` for timing: one epoch, no logging, saving, progress bars or reports; CPU unless a GPU is
-    there. ``kwargs`` override or add arguments."""
+    there. ``kwargs`` override or add arguments. Nothing is written to ``output_dir``."""
     import tempfile
 
     from transformers import TrainingArguments
 
-    kwargs = {"output_dir": tempfile.mkdtemp(prefix="hwlib-bench-"), "report_to": "none", "save_strategy": "no",
+    out = os.path.join(tempfile.gettempdir(), "hwlib-bench-trainer")
+    kwargs = {"output_dir": out, "report_to": "none", "save_strategy": "no",
               "logging_strategy": "no", "disable_tqdm": True, "log_level": "error", "num_train_epochs": 1,
               "use_cpu": not torch.cuda.is_available(), **kwargs}
     return TrainingArguments(**kwargs)
@@ -301,8 +302,8 @@ def load_note() -> str | None:
     cores = os.cpu_count() or 1
     if load < cores - 0.5 or torch.get_num_threads() == 1:
         return None
-    return (f"note: load average {load:.1f} on {cores} cores before this run started; with "
-            f"{torch.get_num_threads()} torch threads the timings are skewed by waiting threads (--threads 1 avoids it)")
+    return (f"note: load average {load:.1f} on {cores} cores before this run started; with {torch.get_num_threads()} "
+            "torch threads the timings are skewed by waiting threads (--threads 1 avoids it)")
 
 
 def cpu_flags(names=("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")) -> dict:
