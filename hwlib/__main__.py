@@ -33,6 +33,8 @@ def _common(p: argparse.ArgumentParser):
     p.add_argument("--max-train-samples", type=int, default=None, help="for smoke runs")
     p.add_argument("--max-eval-samples", type=int, default=None)
     p.add_argument("--precision", choices=PRECISIONS, default="auto")
+    p.add_argument("--random-batches", action="store_true",
+                   help="random batches instead of length-grouped ones (to check that grouping costs no accuracy)")
     p.add_argument("--retrain", action="store_true", help="train even if the run is stored")
     p.add_argument("--results-dir", default=None, help="default: results/ of the repository ($HWLIB_RESULTS_DIR)")
     p.add_argument("--no-progress", action="store_true")
@@ -42,7 +44,8 @@ def _config(ns, model, dataset, method, seed) -> RunConfig:
     return RunConfig(model=model, dataset=dataset, method=method, seed=seed, adapter_size=ns.adapter_size,
                      epochs=ns.epochs, batch_size=ns.batch_size, learning_rate=ns.learning_rate,
                      max_length=ns.max_length, max_train_samples=ns.max_train_samples,
-                     max_eval_samples=ns.max_eval_samples, precision=ns.precision)
+                     max_eval_samples=ns.max_eval_samples, precision=ns.precision,
+                     group_by_length=not ns.random_batches)
 
 
 def parser() -> argparse.ArgumentParser:
