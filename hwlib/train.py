@@ -121,14 +121,14 @@ def prepare(config: RunConfig):
     from .data import get_dataset
     from .models import load_model, load_tokenizer
 
-    tokenizer = load_tokenizer(config.model)
+    tokenizer = load_tokenizer(config.model)  # its sep_token joins SemEval's aspect term and sentence
     dd = get_dataset(config.dataset, sep_token=tokenizer.sep_token)
     if config.max_train_samples is not None and config.max_train_samples < len(dd["train"]):
         dd["train"] = dd["train"].shuffle(seed=config.seed).select(range(config.max_train_samples))
     if config.max_eval_samples is not None and config.max_eval_samples < len(dd["test"]):
         dd["test"] = dd["test"].shuffle(seed=0).select(range(config.max_eval_samples))
     num_labels = dd["train"].features["label"].num_classes
-    model, tokenizer = load_model(config.model, num_labels=num_labels, seed=config.seed)
+    model, _ = load_model(config.model, num_labels=num_labels, seed=config.seed)
     if config.method == "adapter":
         add_adapters(model, size=config.adapter_size, train_layernorm=config.train_layernorm)
     tok = dd.map(lambda b: tokenizer(b["text"], truncation=True, max_length=config.max_length),
