@@ -258,3 +258,20 @@ def describe_gap(gap: pd.DataFrame, df: pd.DataFrame) -> str:
                      f"{r.trainable_pct_adapter:.2f} % of the weights, an epoch takes {1 / r.epoch_speedup:.2f}x "
                      f"the time of full fine-tuning and the peak memory is {r.peak_memory_ratio:.2f}x.")
     return "\n".join(lines)
+
+
+def majority_baseline(task_names) -> pd.DataFrame:
+    """Test accuracy and macro-F1 (points) of always predicting the most frequent training label: the floor a
+    model that learned nothing reaches."""
+    from sklearn.metrics import f1_score
+
+    from .data import get_dataset
+
+    rows = {}
+    for name in task_names:
+        dd = get_dataset(name, sep_token="[SEP]")
+        train, test = np.asarray(dd["train"]["label"][:]), np.asarray(dd["test"]["label"][:])
+        pred = np.full_like(test, np.bincount(train).argmax())
+        rows[name] = {"accuracy": 100 * float(np.mean(pred == test)),
+                      "macro_f1": 100 * f1_score(test, pred, average="macro", labels=np.unique(np.r_[test, pred]))}
+    return pd.DataFrame(rows).T.round(2)
