@@ -4,7 +4,7 @@ Both models are hwlib's (``RunConfig(method="full")`` and ``RunConfig(method="ad
 of 16, length-grouped, fp32), trained through the ``Trainer``. ``--steps`` batches of one epoch, spread evenly over its
 batch sizes, are each timed with each model (the fastest of ``--repeats`` runs), alternating which goes first.
 
-The bound (``hwlib.bench.adapter_flop_bound``): a matmul with N parameters costs 2N FLOPs per token forward and 4N
+The bound (``hwlib.flops.adapter_flop_bound``): a matmul with N parameters costs 2N FLOPs per token forward and 4N
 backward (input gradient + weight gradient), 6N in all; with adapters the frozen weights need no weight gradients
 and nothing below layer 0's first adapter needs any backward, so
 
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 import torch  # noqa: E402
 
-from hwlib import bench  # noqa: E402
+from hwlib import bench, flops  # noqa: E402
 from hwlib.adapters import count_parameters  # noqa: E402
 from hwlib.train import RunConfig, prepare  # noqa: E402
 
@@ -43,9 +43,7 @@ def build(config: RunConfig):
     set_seed(config.seed)
     model, tokenizer, _, tok = prepare(config)
     train = tok["train"].map(lambda b: {"n_real": b["length"]}, batched=True)
-    args = bench.quiet_trainer_args(per_device_train_batch_size=config.batch_size, seed=config.seed,
-                                    train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-                                    length_column_name="length", bf16=config.precision == "bf16")
+    args = bench.hwlib_trainer_args(config)
     return Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer),
                    processing_class=tokenizer)
 
@@ -101,7 +99,7 @@ def main(argv=None) -> int:
     speedup = sum(times["full"]) / sum(times["adapter"])
     speedup_cpu = sum(cpu["full"]) / sum(cpu["adapter"])
     ratios = [f / a for f, a in zip(times["full"], times["adapter"])]
-    fb = bench.adapter_flop_bound(trainers["full"].model, trainers["adapter"].model)
+    fb = flops.adapter_flop_bound(trainers["full"].model, trainers["adapter"].model)
     params = {k: count_parameters(t.model) for k, t in trainers.items()}
 
     print()

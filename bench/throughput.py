@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 import torch  # noqa: E402
 
-from hwlib import bench  # noqa: E402
+from hwlib import bench, flops  # noqa: E402
 from hwlib.train import RunConfig, prepare  # noqa: E402
 
 SETUPS = ("hwlib", "hwlib-bf16", "hwlib-nodrop", "trainer", "trainer-bs8", "pad128", "pad512")
@@ -67,9 +67,7 @@ def build(name: str, config: RunConfig, raw_train, seed: int):
                 if isinstance(module, torch.nn.Dropout):
                     module.p = 0.0
         train = tok["train"].map(lambda b: {"n_real": b["length"]}, batched=True)
-        args = bench.quiet_trainer_args(per_device_train_batch_size=c.batch_size, seed=seed,
-                                        train_sampling_strategy="group_by_length" if c.group_by_length else "random",
-                                        length_column_name="length", bf16=c.precision == "bf16")
+        args = bench.hwlib_trainer_args(c)
         collator = DataCollatorWithPadding(tokenizer)
     else:
         num_labels = raw_train.features["label"].num_classes
@@ -134,30 +132,30 @@ def measure(setups, steps: int, seed: int, peak_n: int, repeats: int, log=print)
             timed[name] = r["timer"].time(r["sample"][j], 1 if r["fixed"] else repeats)
             r["wall"].append(timed[name])
             r["cpu"].append(r["timer"].last_cpu_s)
-        peaks.append(bench.matmul_flops(peak_n))
+        peaks.append(flops.matmul_flops(peak_n))
         log(f"  round {j + 1}/{steps}: " + " ".join(f"{n}={timed[n]:.2f}s" for n in setups if n in timed)
             + f" matmul={peaks[-1]['wall'] / 1e9:.0f} GFLOP/s", flush=True)
     return rows, peaks
 
 
-def accuracy_check(seeds, store_dir, log=print):
-    """Final test accuracy and macro-F1 of hwlib's default run with length-grouped vs random batches."""
-    from hwlib.results import ResultStore
-    from hwlib.train import finetune
+def accuracy_check(seeds, log=print):
+    """Final test accuracy and macro-F1 of hwlib's default run with length-grouped vs random batches.
 
-    main = ResultStore()  # read only: the book's stored runs
-    private = ResultStore(store_dir) if store_dir else None
+    Both are ordinary book runs: read from ``results/`` or trained and stored there, as
+    ``python -m hwlib grid --models minilm --methods full --datasets acl_sup [--random-batches]`` would.
+    """
+    from hwlib.results import ResultStore
+    from hwlib.train import run
+
+    store = ResultStore()
     out = []
     for seed in seeds:
-        for grouped in (False, True):  # random first: the book's grid stores the grouped runs
+        for grouped in (False, True):
             c = RunConfig(seed=seed, group_by_length=grouped)
-            rec = main.get(c) or (private.get(c) if private else None)
-            source = "stored"
-            if rec is None:
+            source = "stored" if store.get(c) is not None else "trained now"
+            if source != "stored":
                 log(f"  training seed={seed} group_by_length={grouped} ...", flush=True)
-                rec, source = finetune(c, progress=False), "trained now"
-                if private:
-                    private.put(c, rec)
+            rec = run(c, store=store, progress=False)
             out.append({"seed": seed, "batches": "length-grouped" if grouped else "random",
                         "accuracy": rec["metrics"]["accuracy"], "macro_f1": rec["metrics"]["macro_f1"],
                         "train_s": rec["timing"]["train_runtime_s"], "source": source})
@@ -176,11 +174,11 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
     # fastest run; the median shows how much the neighbours took
     peak = {k: max(p[k] for p in peaks) for k in ("wall", "cpu")}
     peak_median = statistics.median(p["wall"] for p in peaks)
-    bf16_peak = bench.matmul_flops(min(peak_n, 2048), torch.bfloat16, repeats=2)
-    params = bench.token_params(hw["trainer"].model)
+    bf16_peak = flops.matmul_flops(min(peak_n, 2048), torch.bfloat16, repeats=2)
+    params = flops.token_params(hw["trainer"].model)
     n = params["per_token"]
     m = round(hw["padded_tokens"] / hw["batches"])  # tokens in a mean hwlib batch: its feed-forward matmul's rows
-    shaped = bench.shaped_matmul_flops(m, 384, 1536)
+    shaped = flops.shaped_matmul_flops(m, 384, 1536)
 
     for r in rows.values():
         # epoch = batches x mean sampled step + loading and collating (single-threaded: CPU time ~ wall time)
@@ -191,9 +189,9 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
         r["examples_per_s"] = r["examples"] / r["epoch_s"]
         r["real_tokens_per_s"] = r["real_tokens"] / r["epoch_s"]
         r["padded_tokens_per_s"] = r["padded_tokens"] / r["epoch_s"]
-        r["mfu"] = bench.training_flops(n, r["real_tokens_per_s"]) / peak["wall"]
-        r["mfu_padded"] = bench.training_flops(n, r["padded_tokens_per_s"]) / peak["wall"]
-        r["mfu_cpu"] = bench.training_flops(n, r["real_tokens"] / r["epoch_cpu_s"]) / peak["cpu"]
+        r["mfu"] = flops.training_flops(n, r["real_tokens_per_s"]) / peak["wall"]
+        r["mfu_padded"] = flops.training_flops(n, r["padded_tokens_per_s"]) / peak["wall"]
+        r["mfu_cpu"] = flops.training_flops(n, r["real_tokens"] / r["epoch_cpu_s"]) / peak["cpu"]
     for r in rows.values():
         r["speedup"] = hw["examples_per_s"] / r["examples_per_s"]
         r["speedup_cpu"] = r["epoch_cpu_s"] / hw["epoch_cpu_s"]
@@ -215,7 +213,7 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
     print(f"fp32 matmul {peak_n}^3, fastest of {len(peaks)} rounds (the peak): {peak['wall'] / 1e9:.1f} GFLOP/s "
           f"(median {peak_median / 1e9:.1f}, slowest {min(p['wall'] for p in peaks) / 1e9:.1f}); "
           f"{peak['cpu'] / 1e9:.1f} GFLOP per CPU-second")
-    flags = bench.cpu_flags()
+    flags = flops.cpu_flags()
     print(f"bf16 matmul {min(peak_n, 2048)}^3: {bf16_peak['wall'] / 1e9:.1f} GFLOP/s "
           f"({bf16_peak['wall'] / peak['wall']:.2f} x fp32); CPU flags: "
           + " ".join(f"{k}={'yes' if v else 'no'}" for k, v in flags.items()))
@@ -255,15 +253,20 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
 
 
 
-def report_accuracy(seeds, store_dir) -> dict:
+def report_accuracy(seeds) -> dict:
     print("\naccuracy: hwlib defaults (3 epochs, full ACL-ARC train, test set), random vs length-grouped batches",
           flush=True)
-    acc = accuracy_check(seeds, store_dir)
+    acc = accuracy_check(seeds)
     print(bench.table(acc, [("seed", "seed", "d"), ("batches", "batches", "s"), ("accuracy", "accuracy", ".4f"),
                             ("macro_f1", "macro-F1", ".4f"), ("train_s", "train s", ".0f"), ("source", "run", "s")]))
     by = {b: [a for a in acc if a["batches"] == b] for b in ("length-grouped", "random")}
     out = {b: {m: statistics.mean(a[m] for a in v) for m in ("accuracy", "macro_f1")} for b, v in by.items()}
-    return {**out, "seeds": list(seeds)}
+    diffs = {m: [g[m] - r[m] for g, r in zip(by["length-grouped"], by["random"])] for m in ("accuracy", "macro_f1")}
+    for m, d in diffs.items():
+        spread = f" (sd {statistics.stdev(d):.4f} over {len(d)} seeds)" if len(d) > 1 else ""
+        print(f"grouped - random, {m}: mean {statistics.mean(d):+.4f}{spread}; per seed "
+              + " ".join(f"{x:+.4f}" for x in d))
+    return {**out, "grouped_minus_random": {m: statistics.mean(d) for m, d in diffs.items()}, "seeds": list(seeds)}
 
 
 def main(argv=None) -> int:
@@ -278,9 +281,8 @@ def main(argv=None) -> int:
     p.add_argument("--peak-size", type=int, default=4096, help="n of the n x n matmul that sets the peak")
     p.add_argument("--accuracy", action="store_true", help="also compare accuracy, length-grouped vs random batches")
     p.add_argument("--only-accuracy", action="store_true", help="the accuracy comparison alone")
-    p.add_argument("--accuracy-seeds", type=int, nargs="+", default=[1])
-    p.add_argument("--accuracy-store", default=None,
-                   help="directory to keep the accuracy runs in (read from results/runs too, never written)")
+    p.add_argument("--accuracy-seeds", type=int, nargs="+", default=[1, 2, 3],
+                   help="seeds of the accuracy check (runs missing from results/ are trained and stored there)")
     ns = p.parse_args(argv)
     steps = ns.steps if ns.steps is not None else (2 if ns.quick else 5)
     ns.repeats = ns.repeats if ns.repeats is not None else (1 if ns.quick else 2)
@@ -302,7 +304,7 @@ def main(argv=None) -> int:
     if not ns.only_accuracy:
         summary = report_throughput(setups, steps, ns.seed, ns.peak_size, ns.repeats)
     if ns.accuracy or ns.only_accuracy:
-        summary["accuracy"] = report_accuracy(ns.accuracy_seeds, ns.accuracy_store)
+        summary["accuracy"] = report_accuracy(ns.accuracy_seeds)
     summary["load_average_before"] = load_before
     print(bench.summary_line(summary))
     return 0

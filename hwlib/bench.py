@@ -1,4 +1,5 @@
-"""Measuring training speed: the machine's matmul peak, model FLOPs, the batches an epoch makes, timed Trainer steps.
+"""Measuring training speed: the batches an epoch makes and timed ``Trainer`` steps (FLOPs and the machine's peak are
+in ``hwlib.flops``).
 
 The scripts in ``bench/`` are built from these pieces. The idea: the cost of a training step depends on the shape of
 its batch, and a setup (sampler + padding) decides which shapes one epoch makes. So
@@ -20,81 +21,10 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 
 import torch
-
-
-# ------------------------------------------------------------------------------------------------ FLOPs
-def matmul_flops(n: int = 4096, dtype: torch.dtype = torch.float32, repeats: int = 1) -> dict:
-    """FLOPs per second of an ``n x n`` by ``n x n`` ``torch.matmul`` (2 n^3 FLOPs), best of ``repeats`` after a
-    warm-up: ``wall`` per second of wall-clock time, ``cpu`` per second of this process's CPU time (all threads).
-
-    On a machine other programs share, ``wall`` falls with their load; ``cpu`` barely does, so the ratio of a
-    workload's FLOPs per CPU-second to the matmul's is an efficiency that the neighbours do not set.
-    """
-    if not isinstance(n, int) or n < 1 or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"n and repeats must be positive integers, got n={n!r}, repeats={repeats!r}")
-    a = torch.randn(n, n).to(dtype)
-    b = torch.randn(n, n).to(dtype)
-    torch.matmul(a[:64], b)  # warm-up: thread pool and kernels
-    wall = cpu = math.inf
-    for _ in range(repeats):
-        t, c = time.perf_counter(), time.process_time()
-        torch.matmul(a, b)
-        wall, cpu = min(wall, time.perf_counter() - t), min(cpu, time.process_time() - c)
-    return {"wall": 2 * n**3 / wall, "cpu": 2 * n**3 / cpu}
-
-
-def shaped_matmul_flops(m: int, k: int, n: int, dtype: torch.dtype = torch.float32, repeats: int = 20) -> float:
-    """FLOP/s of ``(m x k) @ (k x n)``, best of ``repeats``: what the machine reaches on a training step's shapes."""
-    a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
-    torch.matmul(a, b)
-    best = math.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        torch.matmul(a, b)
-        best = min(best, time.perf_counter() - t)
-    return 2 * m * k * n / best
-
-
-def token_params(model) -> dict:
-    """Parameters that act on every token (the N of ``6 N tokens``) and in all.
-
-    ``per_token``: the transformer layers' parameters, the N of Kaplan et al. (2020) less the pooler and the
-    classifier, which run once per sequence. The embeddings are a table look-up, not a matmul, so they are left out.
-    """
-    base = getattr(model, model.base_model_prefix, model)
-    per_token = sum(p.numel() for p in base.encoder.parameters())
-    total = sum(p.numel() for p in model.parameters())
-    embeddings = sum(p.numel() for p in base.embeddings.parameters())
-    return {"per_token": per_token, "non_embedding": total - embeddings, "total": total}
-
-
-def training_flops(n_params: int, tokens: float) -> float:
-    """Forward (2N) plus backward (4N) FLOPs per token: ``6 N tokens``. Attention scores are not counted."""
-    return 6 * n_params * tokens
-
-
-def adapter_flop_bound(full_model, adapter_model) -> dict:
-    """How many times fewer FLOPs per token a training step with adapters needs than full fine-tuning.
-
-    A matmul with N parameters costs 2N forward and 4N backward: 2N for its input's gradient and 2N for its
-    weights'. Full fine-tuning: 6N. With adapters, frozen weights need no weight gradients and nothing below the
-    first adapter (layer 0's Q, K, V and attention output projection, ``N_below``) needs any backward::
-
-        adapter = 2 (N + Na) + 2 (N + Na - N_below) + 2 Na        bound = 6 N / adapter
-
-    With Na = N_below = 0 the bound is the rule of thumb's 1.5.
-    """
-    from .adapters import count_parameters
-
-    n = token_params(full_model)["per_token"]
-    na = count_parameters(adapter_model)["adapter"]
-    attention0 = getattr(adapter_model, adapter_model.base_model_prefix).encoder.layer[0].attention
-    n_below = sum(p.numel() for p in [*attention0.self.parameters(), *attention0.output.dense.parameters()])
-    adapter = 2 * (n + na) + 2 * (n + na - n_below) + 2 * na
-    return {"bound": 6 * n / adapter, "n": n, "n_adapter": na, "n_below": n_below, "bound_no_adapter_cost": 1.5}
 
 
 # ------------------------------------------------------------------------------------------------ epoch plans
@@ -218,18 +148,24 @@ def quiet() -> None:
     transformers.logging.disable_progress_bar()
 
 
-def quiet_trainer_args(**kwargs):
-    """``TrainingArguments`` for timing: one epoch, no logging, saving, progress bars or reports; CPU unless a GPU is
-    there. ``kwargs`` override or add arguments. Nothing is written to ``output_dir``."""
-    import tempfile
+# timing needs one epoch and nothing else: no evaluation, logging, saving, progress bars or reports
+QUIET_ARGS = {"report_to": "none", "save_strategy": "no", "eval_strategy": "no", "logging_strategy": "no",
+              "disable_tqdm": True, "log_level": "error", "num_train_epochs": 1}
+_OUT = os.path.join(tempfile.gettempdir(), "hwlib-bench-trainer")  # nothing is written there (no saving)
 
+
+def quiet_trainer_args(**kwargs):
+    """Plain ``TrainingArguments`` (defaults plus ``kwargs``) for timing; CPU unless a GPU is there."""
     from transformers import TrainingArguments
 
-    out = os.path.join(tempfile.gettempdir(), "hwlib-bench-trainer")
-    kwargs = {"output_dir": out, "report_to": "none", "save_strategy": "no",
-              "logging_strategy": "no", "disable_tqdm": True, "log_level": "error", "num_train_epochs": 1,
-              "use_cpu": not torch.cuda.is_available(), **kwargs}
-    return TrainingArguments(**kwargs)
+    return TrainingArguments(**({"output_dir": _OUT, "use_cpu": not torch.cuda.is_available()} | QUIET_ARGS | kwargs))
+
+
+def hwlib_trainer_args(config):
+    """hwlib's own arguments for ``config`` (``hwlib.train.training_arguments``), quietened for timing."""
+    from .train import training_arguments
+
+    return training_arguments(config, _OUT, progress=False, **QUIET_ARGS)
 
 
 # Where a step's time goes: profiler op names, matched in this order (the first pattern an op contains wins).
@@ -304,16 +240,6 @@ def load_note() -> str | None:
         return None
     return (f"note: load average {load:.1f} on {cores} cores before this run started; with {torch.get_num_threads()} "
             "torch threads the timings are skewed by waiting threads (--threads 1 avoids it)")
-
-
-def cpu_flags(names=("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")) -> dict:
-    """Which of ``names`` this CPU reports (Linux ``/proc/cpuinfo``; empty elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return {}
-    return {n: n in flags for n in names}
 
 
 def summary_line(figures: dict) -> str:

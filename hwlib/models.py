@@ -44,8 +44,9 @@ def load_tokenizer(name: str = DEFAULT_MODEL):
     return _offline_guard(name, lambda src: AutoTokenizer.from_pretrained(src))
 
 
-def load_model(name: str = DEFAULT_MODEL, num_labels: int = 2, seed: int | None = None):
-    """``(model, tokenizer)`` for sequence classification with ``num_labels`` classes.
+def load_model(name: str = DEFAULT_MODEL, num_labels: int = 2, seed: int | None = None, tokenizer=None):
+    """``(model, tokenizer)`` for sequence classification with ``num_labels`` classes (``tokenizer``: one already
+    loaded for ``name``, returned as it is).
 
     ``minilm-scratch`` has MiniLM's architecture and tokenizer with randomly initialised weights (seeded by
     ``seed``): the baseline that shows what pretraining buys.
@@ -55,7 +56,7 @@ def load_model(name: str = DEFAULT_MODEL, num_labels: int = 2, seed: int | None 
 
     if not isinstance(num_labels, int) or num_labels < 2:
         raise ValueError(f"num_labels must be an integer >= 2, got {num_labels!r}")
-    tokenizer = load_tokenizer(name)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(name)
     if seed is not None:
         torch.manual_seed(seed)  # the new head (and, for minilm-scratch, every weight) is drawn here
     if name == "minilm-scratch":

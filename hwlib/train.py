@@ -128,7 +128,7 @@ def prepare(config: RunConfig):
     if config.max_eval_samples is not None and config.max_eval_samples < len(dd["test"]):
         dd["test"] = dd["test"].shuffle(seed=0).select(range(config.max_eval_samples))
     num_labels = dd["train"].features["label"].num_classes
-    model, _ = load_model(config.model, num_labels=num_labels, seed=config.seed)
+    model, _ = load_model(config.model, num_labels=num_labels, seed=config.seed, tokenizer=tokenizer)
     if config.method == "adapter":
         add_adapters(model, size=config.adapter_size, train_layernorm=config.train_layernorm)
     tok = dd.map(lambda b: tokenizer(b["text"], truncation=True, max_length=config.max_length),
@@ -154,19 +154,26 @@ def _epoch_timer():
 
 
 # ------------------------------------------------------------------------------------------------ training
-def build_trainer(config: RunConfig, output_dir: str, progress: bool = True, callbacks=()):
-    """A ready ``Trainer`` for ``config`` (model, data, arguments); also returns the tokenized splits."""
-    import torch
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
-
-    set_seed(config.seed)
-    model, tokenizer, dd, tok = prepare(config)
-    _, precision = _device_and_dtype(config.precision)
+def _world_size(config: RunConfig) -> int:
+    """Data-parallel processes (``torchrun`` sets ``WORLD_SIZE``); each takes an equal share of the batch."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if config.batch_size % world:
         raise ValueError(f"batch_size={config.batch_size} must be divisible by the {world} data-parallel processes")
+    return world
+
+
+def training_arguments(config: RunConfig, output_dir: str, steps_per_epoch: int = 40, progress: bool = True,
+                       **overrides):
+    """The ``TrainingArguments`` of a run of ``config``: Trainer defaults except what the course fixes (batch size,
+    epochs, seed), per-epoch evaluation, the loss logged every 10 steps (4 times an epoch on tiny sets), no
+    checkpoints, and the speed settings ``bench/`` chose (length-grouped batches; fp32 on CPU). ``overrides`` replace
+    or add arguments (the benchmarks switch evaluation and logging off)."""
+    import torch
+    from transformers import TrainingArguments
+
+    _, precision = _device_and_dtype(config.precision)
+    world = _world_size(config)
     on_gpu = torch.cuda.is_available()
-    steps_per_epoch = -(-len(tok["train"]) // config.batch_size)
     kwargs = dict(
         output_dir=output_dir,
         per_device_train_batch_size=config.batch_size // world,  # the global batch stays batch_size
@@ -175,7 +182,7 @@ def build_trainer(config: RunConfig, output_dir: str, progress: bool = True, cal
         seed=config.seed,
         eval_strategy="epoch",
         logging_strategy="steps",
-        logging_steps=max(1, min(10, steps_per_epoch // 4)),  # the training-loss curve: every 10 steps
+        logging_steps=max(1, min(10, steps_per_epoch // 4)),  # the training-loss curve
         save_strategy="no",
         report_to="none",
         disable_tqdm=not progress,
@@ -189,9 +196,20 @@ def build_trainer(config: RunConfig, output_dir: str, progress: bool = True, cal
     )
     if config.learning_rate is not None:
         kwargs["learning_rate"] = config.learning_rate
+    return TrainingArguments(**(kwargs | overrides))
+
+
+def build_trainer(config: RunConfig, output_dir: str, progress: bool = True, callbacks=()):
+    """A ready ``Trainer`` for ``config`` (model, data, arguments); also returns the tokenized splits."""
+    from transformers import DataCollatorWithPadding, Trainer, set_seed
+
+    _world_size(config)  # before anything is loaded
+    set_seed(config.seed)
+    model, tokenizer, dd, tok = prepare(config)
+    steps_per_epoch = -(-len(tok["train"]) // config.batch_size)
     trainer = Trainer(
         model=model,
-        args=TrainingArguments(**kwargs),
+        args=training_arguments(config, output_dir, steps_per_epoch, progress),
         train_dataset=tok["train"],
         eval_dataset=tok["test"],
         data_collator=DataCollatorWithPadding(tokenizer),

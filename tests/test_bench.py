@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from hwlib import bench
+from hwlib import bench, flops
 
 
 def _plan(sizes):
@@ -40,10 +40,10 @@ def test_adapter_flop_bound_for_minilm():
     full, _ = load_model("minilm", 6)
     adapted, _ = load_model("minilm", 6)
     add_adapters(adapted)
-    fb = bench.adapter_flop_bound(full, adapted)
+    fb = flops.adapter_flop_bound(full, adapted)
     L, H, F = 6, 384, 1536  # layers, hidden, feed-forward
     n = L * (4 * (H * H + H) + (H * F + F) + (F * H + H) + 2 * 2 * H)  # attention, FFN, two LayerNorms
-    assert fb["n"] == n == bench.token_params(full)["per_token"]
+    assert fb["n"] == n == flops.token_params(full)["per_token"]
     assert fb["n_below"] == 4 * (H * H + H)
     assert fb["bound"] == pytest.approx(6 * n / (4 * (n + fb["n_adapter"]) - 2 * fb["n_below"] + 2 * fb["n_adapter"]))
     assert 1.3 < fb["bound"] < 1.5
