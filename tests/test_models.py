@@ -25,6 +25,14 @@ def test_scratch_has_the_same_shape_and_different_weights():
     assert torch.equal(scratch2.state_dict()[w], b[w])  # seeded
 
 
+def test_an_already_loaded_tokenizer_is_reused():
+    from hwlib.models import load_tokenizer
+
+    tok = load_tokenizer("minilm")
+    model, same = load_model("minilm", num_labels=2, seed=0, tokenizer=tok)
+    assert same is tok and model.config.vocab_size == len(tok)
+
+
 def test_paper_models_resolve_to_hub_ids():
     assert resolve("scibert") == "allenai/scibert_scivocab_uncased"
     assert set(PAPER_MODELS) == {"bert", "roberta", "scibert"}
