@@ -69,15 +69,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def configs(ns) -> list[RunConfig]:
+    """The runs a parsed command asks for, in training order; a bad value raises ``ValueError``."""
+    if ns.command == "train":
+        return [_config(ns, ns.model, ns.dataset, ns.method, ns.seed)]
+    pairs = PRESETS[ns.preset] if ns.preset else list(itertools.product(ns.models, ns.methods))
+    # seed-major: every (model, method, dataset) gets seed 1 before any gets seed 2
+    return [_config(ns, m, d, meth, s) for s in ns.seeds for d in ns.datasets for m, meth in pairs]
+
+
 def main(argv=None) -> int:
     ns = parser().parse_args(argv)
     try:  # validate everything before anything loads
-        if ns.command == "train":
-            configs = [_config(ns, ns.model, ns.dataset, ns.method, ns.seed)]
-        else:
-            pairs = PRESETS[ns.preset] if ns.preset else list(itertools.product(ns.models, ns.methods))
-            # seed-major: every (model, method, dataset) gets seed 1 before any gets seed 2
-            configs = [_config(ns, m, d, meth, s) for s in ns.seeds for d in ns.datasets for m, meth in pairs]
+        configs_ = configs(ns)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -85,9 +89,9 @@ def main(argv=None) -> int:
     from .train import run
 
     store = ResultStore(None if ns.results_dir is None else f"{ns.results_dir}/runs")
-    for i, c in enumerate(configs, 1):
+    for i, c in enumerate(configs_, 1):
         cached = store.get(c) is not None and not ns.retrain
-        print(f"[{i}/{len(configs)}] {c.model} {c.dataset} {c.method} seed={c.seed}"
+        print(f"[{i}/{len(configs_)}] {c.model} {c.dataset} {c.method} seed={c.seed}"
               f"{' (stored)' if cached else ''}", file=sys.stderr, flush=True)
         r = run(c, retrain=ns.retrain, store=store, progress=not ns.no_progress)
         m = r["metrics"]

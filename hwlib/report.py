@@ -44,7 +44,7 @@ def resolve_datasets(dataset) -> list[str]:
     return out
 
 
-def validate(*, seeds=None, epochs=None, adapter_size=None, batch_size=None, profile=None):
+def validate(*, seeds=None, epochs=None, adapter_size=None, batch_size=None, profile=None, adapter_learning_rate=None):
     """Refuse bad notebook parameters before anything loads, naming the value and what is accepted."""
     if seeds is not None and (not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
         raise ValueError(f"seeds={seeds!r}: give a non-empty list of integers >= 0")
@@ -53,6 +53,9 @@ def validate(*, seeds=None, epochs=None, adapter_size=None, batch_size=None, pro
             raise ValueError(f"{name}={v!r}: must be an integer >= 1")
     if profile is not None and profile not in PROFILES:
         raise ValueError(f"profile={profile!r}: choose one of {list(PROFILES)}")
+    lr = adapter_learning_rate
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 1):
+        raise ValueError(f"adapter_learning_rate={lr!r}: must be a number between 0 and 1, such as 1e-3")
 
 
 def train_missing_default() -> bool:
@@ -212,16 +215,35 @@ def book_configs(models, methods, datasets, seeds, **overrides) -> list[RunConfi
             for s in seeds for d in datasets for m in models for meth in methods]
 
 
+def grid_command(configs) -> str:
+    """The ``python -m hwlib grid`` command that trains ``configs`` (a grid covering them; stored runs are skipped)."""
+    def values(field):
+        return list(dict.fromkeys(getattr(c, field) for c in configs))
+
+    cmd = "python -m hwlib grid"
+    for field, flag in (("model", "--models"), ("method", "--methods"), ("dataset", "--datasets"), ("seed", "--seeds")):
+        cmd += f" {flag} " + " ".join(map(str, values(field)))
+    default = RunConfig()
+    for field in ("learning_rate", "epochs", "batch_size", "adapter_size", "max_length", "max_train_samples"):
+        v = values(field)
+        if v != [getattr(default, field)]:
+            cmd += f" --{field.replace('_', '-')} {v[0]}"  # a chapter's grid shares these settings
+    if not all(values("group_by_length")):
+        cmd += " --random-batches"
+    return cmd
+
+
 def missing_note(missing) -> str:
     """Markdown: which requested runs are neither stored nor trained, and the command that trains them."""
     if not missing:
         return "All requested runs are stored."
     lines = [f"**{len(missing)} requested run(s) are not stored yet** and were left out of the tables below "
              "(training them takes minutes to hours on a CPU):", ""]
-    lines += [f"- `{c.model}` {c.method} on `{c.dataset}`, seed {c.seed}" for c in missing[:12]]
+    lines += [f"- `{c.model}` {c.method} on `{c.dataset}`, seed {c.seed}"
+              + (f", learning rate {c.learning_rate:g}" if c.learning_rate is not None else "") for c in missing[:12]]
     if len(missing) > 12:
         lines.append(f"- ... and {len(missing) - 12} more")
-    lines += ["", "Train them with `python -m hwlib grid --preset book` (it skips stored runs), "
+    lines += ["", f"Train them with `{grid_command(missing)}` (it skips stored runs), "
               "or run this notebook with papermill, which trains what is missing."]
     return "\n".join(lines)
 
