@@ -40,10 +40,13 @@ def _stored(results_dir):
 def test_task3_trains_a_small_configuration(trainable, tmp_path):
     nb = _execute("task3", tmp_path, dataset="acl", seeds=[5], epochs=1, max_train_samples=32)
     runs = _stored(trainable)
-    assert sorted(r["config"]["method"] for r in runs) == ["adapter", "full"]
+    # full and adapter at the course's learning rate, and adapters at their own
+    assert sorted(f"{r['config']['method']} {r['config']['learning_rate']}" for r in runs) == [
+        "adapter 0.001", "adapter None", "full None"]
     assert all(r["config"]["dataset"] == "acl_sup" and r["config"]["max_train_samples"] == 32 for r in runs)
     text = _text(nb)
     assert "2 of 2 runs available" in text and "All requested runs are stored." in text
+    assert "1 of 1 adapter runs at learning rate 0.001 available" in text
     assert "acl_sup" in text and "adapter" in text
 
 
@@ -69,6 +72,7 @@ def test_stored_runs_are_loaded_not_retrained(trainable, tmp_path, monkeypatch):
         ({"adapter_size": 0}, "adapter_size=0"),
         ({"epochs": 0}, "epochs=0"),
         ({"seeds": []}, "seeds=[]"),
+        ({"adapter_learning_rate": 0}, "adapter_learning_rate=0"),
     ],
 )
 def test_bad_parameters_stop_in_the_first_cell(results_dir, tmp_path, params, message):
