@@ -16,7 +16,11 @@ from .train import RunConfig
 BOOK_DATASETS = {"acl": "acl_sup", "restaurant": "restaurant_sup", "agnews": "agnews_sup"}
 PROFILES = {"cpu": ["minilm", "minilm-scratch"], "paper": ["bert", "roberta", "scibert"]}
 METRICS = ["accuracy", "micro_f1", "macro_f1"]
-RUN_COLUMNS = ["model", "method", "dataset", "seed", *METRICS, "final_train_loss", "epoch_s", "examples_per_s",
+# Memory records that belong to one run. "process_peak_rss" (runs stored before hwlib reset the high-water mark per
+# run) is the peak of a whole grid process, earlier runs included, so it is not shown.
+PER_RUN_MEMORY = ("run_peak_rss", "cuda_max_allocated")
+TRAINER_DEFAULT_LR = 5e-5  # what RunConfig.learning_rate=None means
+RUN_COLUMNS = ["model", "method", "learning_rate", "dataset", "seed", *METRICS, "final_train_loss", "epoch_s", "examples_per_s",
                "trainable_params", "total_params", "trainable_pct", "peak_memory_gb", "device"]
 
 # Figures quoted from papers, never from our runs (shown apart from measurements in the book).
@@ -91,14 +95,17 @@ def runs_frame(records) -> pd.DataFrame:
     for r in records:
         c = r["config"]
         rows.append({
-            "model": c["model"], "method": c["method"], "dataset": c["dataset"], "seed": c["seed"],
+            "model": c["model"], "method": c["method"],
+            "learning_rate": c["learning_rate"] if c["learning_rate"] is not None else TRAINER_DEFAULT_LR,
+            "dataset": c["dataset"], "seed": c["seed"],
             **{m: 100 * r["metrics"][m] for m in METRICS},
             "final_train_loss": r["final_train_loss"],
             "epoch_s": r["timing"]["mean_epoch_s"],
             "examples_per_s": r["timing"]["train_examples_per_s"],
             "trainable_params": r["params"]["trainable"], "total_params": r["params"]["total"],
             "trainable_pct": 100 * r["params"]["trainable"] / r["params"]["total"],
-            "peak_memory_gb": r["memory"]["peak_bytes"] / 1e9, "device": r["provenance"]["device"],
+            "peak_memory_gb": r["memory"]["peak_bytes"] / 1e9 if r["memory"]["kind"] in PER_RUN_MEMORY else np.nan,
+            "device": r["provenance"]["device"],
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
@@ -215,22 +222,29 @@ def book_configs(models, methods, datasets, seeds, **overrides) -> list[RunConfi
             for s in seeds for d in datasets for m in models for meth in methods]
 
 
-def grid_command(configs) -> str:
-    """The ``python -m hwlib grid`` command that trains ``configs`` (a grid covering them; stored runs are skipped)."""
-    def values(field):
-        return list(dict.fromkeys(getattr(c, field) for c in configs))
+def grid_commands(configs) -> list[str]:
+    """``python -m hwlib grid`` commands that together train exactly ``configs`` (stored runs are skipped).
 
-    cmd = "python -m hwlib grid"
-    for field, flag in (("model", "--models"), ("method", "--methods"), ("dataset", "--datasets"), ("seed", "--seeds")):
-        cmd += f" {flag} " + " ".join(map(str, values(field)))
-    default = RunConfig()
-    for field in ("learning_rate", "epochs", "batch_size", "adapter_size", "max_length", "max_train_samples"):
-        v = values(field)
-        if v != [getattr(default, field)]:
-            cmd += f" --{field.replace('_', '-')} {v[0]}"  # a chapter's grid shares these settings
-    if not all(values("group_by_length")):
-        cmd += " --random-batches"
-    return cmd
+    One command per model, method and shared settings, and per set of datasets that its seeds share, so that no
+    command's grid reaches beyond the configurations asked for.
+    """
+    groups: dict = {}
+    for c in configs:
+        by_seed = groups.setdefault(c.replace(dataset="acl_sup", seed=0), {})
+        by_seed.setdefault(c.seed, []).append(c.dataset)
+    default, cmds = RunConfig(), []
+    for key, by_seed in groups.items():
+        seeds_of: dict = {}
+        for seed, datasets in by_seed.items():
+            seeds_of.setdefault(tuple(dict.fromkeys(datasets)), []).append(seed)
+        for datasets, seeds in seeds_of.items():
+            cmd = (f"python -m hwlib grid --models {key.model} --methods {key.method} --datasets {' '.join(datasets)}"
+                   f" --seeds {' '.join(map(str, seeds))}")
+            for field in ("learning_rate", "epochs", "batch_size", "adapter_size", "max_length", "max_train_samples"):
+                if getattr(key, field) != getattr(default, field):
+                    cmd += f" --{field.replace('_', '-')} {getattr(key, field)}"
+            cmds.append(cmd + ("" if key.group_by_length else " --random-batches"))
+    return cmds
 
 
 def missing_note(missing) -> str:
@@ -243,8 +257,8 @@ def missing_note(missing) -> str:
               + (f", learning rate {c.learning_rate:g}" if c.learning_rate is not None else "") for c in missing[:12]]
     if len(missing) > 12:
         lines.append(f"- ... and {len(missing) - 12} more")
-    lines += ["", f"Train them with `{grid_command(missing)}` (it skips stored runs), "
-              "or run this notebook with papermill, which trains what is missing."]
+    lines += ["", "Train them with the command(s) below (a grid skips stored runs), or run this notebook with papermill, "
+              "which trains what is missing:", "", "```bash", *grid_commands(missing), "```"]
     return "\n".join(lines)
 
 
@@ -277,8 +291,10 @@ def describe_gap(gap: pd.DataFrame, df: pd.DataFrame) -> str:
                      f"{abs(r.accuracy_gap):.1f}{spread} accuracy points and {r.macro_f1_gap:+.1f} macro-F1 "
                      f"(full minus adapter, {int(r.seeds)} paired seed(s)); their final training loss is "
                      f"{r.final_train_loss_gap:+.3f} against full fine-tuning's; they train "
-                     f"{r.trainable_pct_adapter:.2f} % of the weights, an epoch takes {1 / r.epoch_speedup:.2f}x "
-                     f"the time of full fine-tuning and the peak memory is {r.peak_memory_ratio:.2f}x.")
+                     f"{r.trainable_pct_adapter:.2f} % of the weights and an epoch takes {1 / r.epoch_speedup:.2f}x "
+                     f"the time of full fine-tuning"
+                     + (f"; the peak memory is {r.peak_memory_ratio:.2f}x." if np.isfinite(r.peak_memory_ratio) else
+                        " (no per-run memory record)."))
     return "\n".join(lines)
 
 
@@ -297,3 +313,28 @@ def majority_baseline(task_names) -> pd.DataFrame:
         rows[name] = {"accuracy": 100 * float(np.mean(pred == test)),
                       "macro_f1": 100 * f1_score(test, pred, average="macro", labels=np.unique(np.r_[test, pred]))}
     return pd.DataFrame(rows).T.round(2)
+
+
+def at_floor(df: pd.DataFrame, tol=0.05) -> pd.DataFrame:
+    """Per model, method, learning rate and dataset: how many seeds score exactly the majority-class floor in both
+    accuracy and macro-F1 (within ``tol`` points), i.e. predict the most frequent class for every test example."""
+    if df.empty:
+        return pd.DataFrame(columns=["model", "method", "learning_rate", "dataset", "seeds", "at_floor"])
+    floor = majority_baseline(list(dict.fromkeys(df.dataset)))
+    acc, f1 = df.dataset.map(floor.accuracy), df.dataset.map(floor.macro_f1)
+    hit = ((df.accuracy - acc).abs() < tol) & ((df.macro_f1 - f1).abs() < tol)
+    g = df.assign(hit=hit).groupby(["model", "method", "learning_rate", "dataset"], sort=False)
+    return g.hit.agg(seeds="size", at_floor="sum").reset_index()
+
+
+def describe_floor(df: pd.DataFrame) -> str:
+    """Markdown: the configurations whose runs learned nothing beyond the most frequent class."""
+    t = at_floor(df)
+    t = t[t.at_floor > 0]
+    if t.empty:
+        return "No run scores the majority-class floor: every configuration learned more than the class prior."
+    lines = ["Runs that predict the most frequent class for every test example (accuracy and macro-F1 both exactly "
+             "at the majority-class floor):", ""]
+    lines += [f"- `{r.model}` {r.method}, learning rate {r.learning_rate:g}, on `{r.dataset}`: {r.at_floor} of "
+              f"{r.seeds} seed(s)" for r in t.itertuples()]
+    return "\n".join(lines)

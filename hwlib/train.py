@@ -137,6 +137,22 @@ def prepare(config: RunConfig):
     return model, tokenizer, dd, tok
 
 
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's high-water mark of this process's resident memory (Linux: ``/proc/self/clear_refs``), so
+    that the peak read after training belongs to this run and not to an earlier run of the same grid process."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
 def _epoch_timer():
     from transformers import TrainerCallback
 
@@ -231,6 +247,9 @@ def finetune(config: RunConfig, progress: bool = True) -> dict:
     on_gpu = torch.cuda.is_available()
     if on_gpu:
         torch.cuda.reset_peak_memory_stats()
+        memory_kind = "cuda_max_allocated"
+    else:  # without the reset (not Linux) the peak is the whole process's, earlier runs included
+        memory_kind = "run_peak_rss" if _reset_peak_rss() else "process_peak_rss"
     timer = _epoch_timer()
     with tempfile.TemporaryDirectory(prefix="hwlib-trainer-") as out:
         trainer, tok = build_trainer(config, out, progress=progress, callbacks=[timer])
@@ -243,7 +262,12 @@ def finetune(config: RunConfig, progress: bool = True) -> dict:
         for h in history if "eval_accuracy" in h
     ]
     final = evals[-1]
-    peak = torch.cuda.max_memory_allocated() if on_gpu else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if on_gpu:
+        peak = torch.cuda.max_memory_allocated()
+    elif memory_kind == "run_peak_rss":
+        peak = _peak_rss_bytes()
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     n_train = len(tok["train"])
     real_tokens = int(sum(tok["train"]["length"]))
     params = count_parameters(model)
@@ -265,7 +289,7 @@ def finetune(config: RunConfig, progress: bool = True) -> dict:
             "wall_s": time.perf_counter() - started,
         },
         "params": params,
-        "memory": {"peak_bytes": int(peak), "kind": "cuda_max_allocated" if on_gpu else "process_peak_rss"},
+        "memory": {"peak_bytes": int(peak), "kind": memory_kind},
         "provenance": {
             **versions(),
             "device": device,

@@ -1,6 +1,7 @@
 """The chapters' helpers: the command a missing-runs note prints trains exactly what is missing."""
 import shlex
 
+import pandas as pd
 import pytest
 
 from hwlib import report as R
@@ -8,17 +9,29 @@ from hwlib.__main__ import configs, parser
 from hwlib.train import RunConfig
 
 
+MIXED = (R.book_configs(["minilm-scratch"], ["full"], ["agnews_sup"], [2, 3])
+         + R.book_configs(["minilm"], ["adapter"], ["agnews_sup"], [1], learning_rate=1e-3)
+         + R.book_configs(["minilm"], ["adapter"], ["acl_sup", "agnews_sup"], [2, 3], learning_rate=1e-3))
+
+
 @pytest.mark.parametrize("missing", [
     R.book_configs(["minilm"], ["adapter"], ["acl_sup", "restaurant_sup"], [3, 1], learning_rate=1e-3),
     R.book_configs(["minilm", "minilm-scratch"], ["full"], ["agnews_sup"], [2], epochs=1, max_train_samples=32),
     [RunConfig(seed=2, group_by_length=False)],
+    MIXED,
 ])
-def test_grid_command_covers_the_missing_runs(missing):
-    cmd = R.grid_command(missing)
-    argv = shlex.split(cmd)
-    assert argv[:4] == ["python", "-m", "hwlib", "grid"]
-    assert set(configs(parser().parse_args(argv[3:]))) == set(missing)
-    assert cmd in R.missing_note(missing)
+def test_grid_commands_train_exactly_the_missing_runs(missing):
+    trained = []
+    for cmd in R.grid_commands(missing):
+        argv = shlex.split(cmd)
+        assert argv[:4] == ["python", "-m", "hwlib", "grid"]
+        trained += configs(parser().parse_args(argv[3:]))
+        assert cmd in R.missing_note(missing)
+    assert sorted(map(repr, trained)) == sorted(map(repr, missing))  # each once, nothing beyond
+
+
+def test_mixed_settings_get_one_command_each():
+    assert len(R.grid_commands(MIXED)) == 3
 
 
 def test_no_missing_runs():
@@ -29,3 +42,17 @@ def test_no_missing_runs():
 def test_bad_adapter_learning_rate_is_refused(bad):
     with pytest.raises(ValueError, match=f"adapter_learning_rate={bad!r}"):
         R.validate(adapter_learning_rate=bad)
+
+
+def test_at_floor_counts_seeds_that_predict_only_the_majority_class():
+    floor = R.majority_baseline(["restaurant_sup"]).loc["restaurant_sup"]
+    df = R.runs_frame([])
+    rows = [("adapter", 1, floor.accuracy, floor.macro_f1), ("adapter", 2, floor.accuracy + 0.9, floor.macro_f1 + 5),
+            ("full", 1, 80.0, 68.0)]
+    df = pd.DataFrame([{**dict.fromkeys(df.columns), "model": "minilm", "method": m, "learning_rate": 5e-5,
+                        "dataset": "restaurant_sup", "seed": s, "accuracy": a, "macro_f1": f} for m, s, a, f in rows])
+    t = R.at_floor(df).set_index("method")
+    assert (t.loc["adapter", "seeds"], t.loc["adapter", "at_floor"]) == (2, 1)
+    assert t.loc["full", "at_floor"] == 0
+    assert "`minilm` adapter, learning rate 5e-05, on `restaurant_sup`: 1 of 2" in R.describe_floor(df)
+    assert "No run scores" in R.describe_floor(df[df.method == "full"])

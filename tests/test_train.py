@@ -47,6 +47,18 @@ def test_record_has_metrics_curves_and_provenance(full_run):
     assert prov["torch"] == torch.__version__
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the per-run peak needs /proc/self/clear_refs")
+def test_peak_memory_belongs_to_the_run_not_to_the_process():
+    from hwlib.train import _peak_rss_bytes
+
+    big = np.ones(4 * 10**9, dtype=np.uint8)  # an earlier 4 GB peak in the same process, as a grid's earlier run
+    high_water = _peak_rss_bytes()
+    del big
+    r = finetune(RunConfig(dataset="agnews_sup", max_train_samples=32, max_eval_samples=32, epochs=1), progress=False)
+    assert r["memory"]["kind"] == "run_peak_rss"
+    assert 100e6 < r["memory"]["peak_bytes"] < high_water - 1e9  # ru_maxrss would report >= high_water
+
+
 def test_adapter_training_changes_only_adapters_and_head(tmp_path):
     cfg = SMALL.replace(method="adapter", max_train_samples=48, epochs=1, learning_rate=1e-3)
     trainer, tok = build_trainer(cfg, str(tmp_path), progress=False)
