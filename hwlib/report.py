@@ -338,3 +338,16 @@ def describe_floor(df: pd.DataFrame) -> str:
     lines += [f"- `{r.model}` {r.method}, learning rate {r.learning_rate:g}, on `{r.dataset}`: {r.at_floor} of "
               f"{r.seeds} seed(s)" for r in t.itertuples()]
     return "\n".join(lines)
+
+
+def batching_check(grouped: pd.DataFrame, random: pd.DataFrame, cols=("accuracy", "macro_f1")) -> pd.DataFrame:
+    """Length-grouped minus random batches, per seed present in both (points), with the mean and std."""
+    seeds = sorted(set(grouped.seed) & set(random.seed))
+    if not seeds:
+        return pd.DataFrame({"note": ["no seed has both a length-grouped and a random-batch run stored"]})
+    g, r = grouped.set_index("seed").loc[seeds], random.set_index("seed").loc[seeds]
+    out = pd.DataFrame({**{f"{c} grouped": g[c] for c in cols}, **{f"{c} random": r[c] for c in cols},
+                        **{f"{c} difference": g[c] - r[c] for c in cols}})
+    out.loc["mean"] = out.mean()
+    out.loc["std"] = out.loc[seeds].std(ddof=1) if len(seeds) > 1 else np.nan
+    return out.round(2)

@@ -56,3 +56,12 @@ def test_at_floor_counts_seeds_that_predict_only_the_majority_class():
     assert t.loc["full", "at_floor"] == 0
     assert "`minilm` adapter, learning rate 5e-05, on `restaurant_sup`: 1 of 2" in R.describe_floor(df)
     assert "No run scores" in R.describe_floor(df[df.method == "full"])
+
+
+def test_batching_check_pairs_seeds():
+    g = pd.DataFrame({"seed": [1, 2, 3], "accuracy": [60.0, 61.0, 62.0], "macro_f1": [20.0, 22.0, 24.0]})
+    r = pd.DataFrame({"seed": [2, 3, 4], "accuracy": [63.0, 62.0, 99.0], "macro_f1": [25.0, 24.0, 99.0]})
+    t = R.batching_check(g, r)
+    assert list(t.index) == [2, 3, "mean", "std"]
+    assert t.loc["mean", "accuracy difference"] == -1.0 and t.loc["mean", "macro_f1 difference"] == -1.5
+    assert "note" in R.batching_check(g, r[r.seed == 4])
