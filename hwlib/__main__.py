@@ -1,4 +1,5 @@
-"""Command line: ``python -m hwlib train ...`` for one run, ``python -m hwlib grid ...`` for many.
+"""Command line: ``python -m hwlib train ...`` for one run, ``python -m hwlib grid ...`` for many, and
+``python -m hwlib cuda-memory`` for the memory chapter's GPU measurements (``results/memory/cuda.json``).
 
 Every finished run is stored under ``results/runs`` (or ``--results-dir``); a grid that is stopped and started again
 skips the runs already stored. Under ``torchrun --nproc_per_node N`` the same commands train data-parallel.
@@ -66,6 +67,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--datasets", nargs="+", default=BOOK_DATASETS)
     g.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     _common(g)
+    c = sub.add_parser("cuda-memory", help="measure one training step's GPU memory (MiniLM and the 3B-class encoder)")
+    c.add_argument("--out", default=None, help="default: results/memory/cuda.json")
     return p
 
 
@@ -80,6 +83,16 @@ def configs(ns) -> list[RunConfig]:
 
 def main(argv=None) -> int:
     ns = parser().parse_args(argv)
+    if ns.command == "cuda-memory":
+        import torch
+
+        from .memory_measure import store_cuda
+
+        if not torch.cuda.is_available():
+            print("error: cuda-memory needs a CUDA device, and torch.cuda.is_available() is False here", file=sys.stderr)
+            return 2
+        print(f"stored {store_cuda(ns.out)}")
+        return 0
     try:  # validate everything before anything loads
         configs_ = configs(ns)
     except ValueError as e:

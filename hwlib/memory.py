@@ -110,6 +110,7 @@ class Encoder:
 
 
 BERT_BASE = Encoder(layers=12, hidden=768, heads=12, vocab=30522, ffn=3072)  # bert-base-uncased
+MINILM = Encoder(layers=6, hidden=384, heads=12, vocab=30522, ffn=1536)  # all-MiniLM-L6-v2, the embedded model
 ROBERTA_BASE = Encoder(layers=12, hidden=768, heads=12, vocab=50265, ffn=3072, max_positions=514, type_vocab=1)
 # The report's 24 layers at H = 3200, the multiple of 64 nearest its 3227.5, with BERT's head width 64 (a = 50).
 BERT_3B = Encoder(layers=24, hidden=3200, heads=50, vocab=30522, ffn=4 * 3200)
@@ -286,6 +287,14 @@ def training_memory(encoder: Encoder, method="full", precision="mixed", adapter_
     out["activations"] = activation_bytes(precision, method).subs({**encoder.subs(), m: adapter_size})
     out["total"] = sum(out.values())
     return out
+
+
+def step_peak(mem: dict):
+    """The high-water mark of a training step, from ``training_memory``'s parts: weights and optimizer state stay;
+    going back through the layers frees each layer's activations as its gradients appear, so the sum of the two
+    moves (near) linearly between all activations (start of backward) and all gradients (end): its peak is at an end.
+    Transient buffers (the backward's temporaries) come on top."""
+    return mem["weights"] + mem["optimizer"] + sp.Max(mem["activations"], mem["gradients"])
 
 
 SYMBOLS = {str(x): x for x in (P, L, H, H_ff, a, V, m, b, s, C, n_pos, n_types)}
