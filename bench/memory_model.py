@@ -5,6 +5,9 @@
 Prints one table (parameter counts on the meta device, weights/gradients/AdamW state after a step, activations
 saved for backward at several (b, s), full and with adapters) and, as its last line, ``SUMMARY {json}`` with
 ``max_rel_error`` (whole-model formulas) and the chapter's headline figures. Runs on the CPU in well under a minute.
+The GPU rows (MiniLM and the 3B-class encoder, one fp32 training step) come from the measurements stored by
+``python -m hwlib cuda-memory`` in ``results/memory/cuda.json`` (measured here instead when a GPU is present and
+nothing is stored); their errors are in ``max_rel_error_cuda_fp32`` and ``max_rel_error_cuda_peak``.
 """
 from __future__ import annotations
 
@@ -37,6 +40,11 @@ def main() -> dict:
         rows.append(("activations", f"{r.method} b={r.b} s={r.s}", r.predicted, r.measured, r.err_predicted))
         rows.append(("activations, layers only", f"{r.method} b={r.b} s={r.s}", r.layers_only, r.measured,
                      r.err_layers_only))
+    cuda = measure.cuda_comparison(measure.cuda_record())
+    cuda = cuda[(cuda.autocast == "-") & (cuda.quantity != "peak vs all four")]
+    for r in cuda.itertuples():
+        rows.append((f"GPU fp32, {r.quantity}", f"{r.encoder} {r.method} b={r.b} s={r.s} {r.optimizer}", r.predicted,
+                     r.measured, r.rel_error))
     table = pd.DataFrame(rows, columns=["component", "case", "predicted", "measured", "rel_error"])
     print(table.to_string(index=False, formatters={"predicted": "{:,.0f}".format, "measured": "{:,.0f}".format,
                                                    "rel_error": "{:.2e}".format}))
@@ -51,6 +59,8 @@ def main() -> dict:
         "max_rel_error_states": float(states.rel_error.max()),
         "max_rel_error_activations": float(acts.err_predicted.max()),
         "max_rel_error_activations_layers_only": float(acts.err_layers_only.max()),
+        "max_rel_error_cuda_fp32": float(cuda[cuda.quantity != "peak"].rel_error.max()),
+        "max_rel_error_cuda_peak": float(cuda[cuda.quantity == "peak"].rel_error.max()),
         "checks": len(whole),
         "report_full_GB": float(fig["full_GB"]),
         "report_adapters_GB": round(float(fig["adapters_GB"]), 4),

@@ -328,6 +328,18 @@ def load_cuda(path=None) -> dict | None:
     return json.loads(p.read_text()) if p.is_file() else None
 
 
+def cuda_record(path=None) -> dict:
+    """The stored GPU measurements; measured and stored here first if none are stored and a GPU is present."""
+    record = load_cuda(path)
+    if record is None and torch.cuda.is_available():
+        store_cuda(path)
+        record = load_cuda(path)
+    if record is None:
+        raise FileNotFoundError(f"no GPU measurements at {Path(path) if path else default_cuda_path()} and no CUDA "
+                                "device here: run `python -m hwlib cuda-memory` on a machine with a GPU")
+    return record
+
+
 def cuda_comparison(record: dict) -> pd.DataFrame:
     """Each stored case's components against ``memory.training_memory``: fp32 with 1-byte (CUDA) dropout masks, or,
     under bf16 autocast, Hugging Face's mixed-precision recipe. The step's peak is set against ``memory.step_peak``

@@ -110,6 +110,16 @@ def test_cli_refuses_bad_values_quickly(results_dir):
     assert not (results_dir / "runs").exists()
 
 
+def test_cli_cuda_memory_without_a_gpu_writes_nothing(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the command would measure")
+    out = tmp_path / "cuda.json"
+    p = subprocess.run([sys.executable, "-m", "hwlib", "cuda-memory", "--out", str(out)], capture_output=True, text=True)
+    assert p.returncode == 2 and "CUDA device" in p.stderr and not out.exists()
+
+
 def test_cli_help():
     p = subprocess.run([sys.executable, "-m", "hwlib", "grid", "--help"], capture_output=True, text=True)
     assert p.returncode == 0 and "--preset" in p.stdout and "--seeds" in p.stdout
