@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from .__main__ import SETTING_FIELDS
 from .data import DATASET_NAMES
 from .train import RunConfig
 
@@ -240,7 +241,7 @@ def grid_commands(configs) -> list[str]:
         for datasets, seeds in seeds_of.items():
             cmd = (f"python -m hwlib grid --models {key.model} --methods {key.method} --datasets {' '.join(datasets)}"
                    f" --seeds {' '.join(map(str, seeds))}")
-            for field in ("learning_rate", "epochs", "batch_size", "adapter_size", "max_length", "max_train_samples"):
+            for field in SETTING_FIELDS:
                 if getattr(key, field) != getattr(default, field):
                     cmd += f" --{field.replace('_', '-')} {getattr(key, field)}"
             cmds.append(cmd + ("" if key.group_by_length else " --random-batches"))

@@ -18,6 +18,7 @@ MIXED = (R.book_configs(["minilm-scratch"], ["full"], ["agnews_sup"], [2, 3])
     R.book_configs(["minilm"], ["adapter"], ["acl_sup", "restaurant_sup"], [3, 1], learning_rate=1e-3),
     R.book_configs(["minilm", "minilm-scratch"], ["full"], ["agnews_sup"], [2], epochs=1, max_train_samples=32),
     [RunConfig(seed=2, group_by_length=False)],
+    [RunConfig(seed=1, precision="fp32", max_eval_samples=16, max_length=128)],
     MIXED,
 ])
 def test_grid_commands_train_exactly_the_missing_runs(missing):
@@ -28,6 +29,20 @@ def test_grid_commands_train_exactly_the_missing_runs(missing):
         trained += configs(parser().parse_args(argv[3:]))
         assert cmd in R.missing_note(missing)
     assert sorted(map(repr, trained)) == sorted(map(repr, missing))  # each once, nothing beyond
+
+
+def test_every_setting_field_has_its_flag():
+    from hwlib.__main__ import SETTING_FIELDS
+
+    flags = {a.dest for a in parser()._subparsers._group_actions[0].choices["grid"]._actions}
+    assert set(SETTING_FIELDS) <= flags
+    assert set(SETTING_FIELDS) <= set(RunConfig.__dataclass_fields__)
+
+
+def test_trainer_default_learning_rate_is_the_trainers():
+    from transformers import TrainingArguments
+
+    assert R.TRAINER_DEFAULT_LR == TrainingArguments.__dataclass_fields__["learning_rate"].default
 
 
 def test_mixed_settings_get_one_command_each():
