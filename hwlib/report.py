@@ -49,10 +49,12 @@ def resolve_datasets(dataset) -> list[str]:
     return out
 
 
-def validate(*, seeds=None, epochs=None, adapter_size=None, batch_size=None, profile=None, adapter_learning_rate=None):
+def validate(*, seeds=None, epochs=None, adapter_size=None, batch_size=None, profile=None, adapter_learning_rate=None,
+             batching_seeds=None):
     """Refuse bad notebook parameters before anything loads, naming the value and what is accepted."""
-    if seeds is not None and (not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
-        raise ValueError(f"seeds={seeds!r}: give a non-empty list of integers >= 0")
+    for name, v in (("seeds", seeds), ("batching_seeds", batching_seeds)):
+        if v is not None and (not v or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in v)):
+            raise ValueError(f"{name}={v!r}: give a non-empty list of integers >= 0")
     for name, v in (("epochs", epochs), ("adapter_size", adapter_size), ("batch_size", batch_size)):
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
             raise ValueError(f"{name}={v!r}: must be an integer >= 1")

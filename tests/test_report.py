@@ -1,4 +1,5 @@
 """The chapters' helpers: the command a missing-runs note prints trains exactly what is missing."""
+import re
 import shlex
 
 import pandas as pd
@@ -80,3 +81,9 @@ def test_batching_check_pairs_seeds():
     assert list(t.index) == [2, 3, "mean", "std"]
     assert t.loc["mean", "accuracy difference"] == -1.0 and t.loc["mean", "macro_f1 difference"] == -1.5
     assert "note" in R.batching_check(g, r[r.seed == 4])
+
+
+@pytest.mark.parametrize("bad", [[], [1, -2], [1.5], "1"])
+def test_bad_batching_seeds_are_refused(bad):
+    with pytest.raises(ValueError, match=re.escape(f"batching_seeds={bad!r}")):
+        R.validate(batching_seeds=bad)
