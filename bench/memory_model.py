@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 
 from hwlib import memory  # noqa: E402
+from hwlib import memory_gpu  # noqa: E402
 from hwlib import memory_measure as measure  # noqa: E402
 
 
@@ -40,7 +41,7 @@ def main() -> dict:
         rows.append(("activations", f"{r.method} b={r.b} s={r.s}", r.predicted, r.measured, r.err_predicted))
         rows.append(("activations, layers only", f"{r.method} b={r.b} s={r.s}", r.layers_only, r.measured,
                      r.err_layers_only))
-    cuda = measure.cuda_comparison(measure.cuda_record())
+    cuda = memory_gpu.comparison(memory_gpu.record())
     cuda = cuda[(cuda.autocast == "-") & (cuda.quantity != "peak vs all four")]
     for r in cuda.itertuples():
         rows.append((f"GPU fp32, {r.quantity}", f"{r.encoder} {r.method} b={r.b} s={r.s} {r.optimizer}", r.predicted,

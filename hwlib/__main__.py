@@ -90,12 +90,12 @@ def main(argv=None) -> int:
     if ns.command == "cuda-memory":
         import torch
 
-        from .memory_measure import store_cuda
+        from .memory_gpu import store
 
         if not torch.cuda.is_available():
             print("error: cuda-memory needs a CUDA device, and torch.cuda.is_available() is False here", file=sys.stderr)
             return 2
-        print(f"stored {store_cuda(ns.out)}")
+        print(f"stored {store(ns.out)}")
         return 0
     try:  # validate everything before anything loads
         configs_ = configs(ns)

@@ -106,6 +106,9 @@ def test_fake_batch_rejects_bad_shapes():
         measure.fake_batch(model, 2, 600)
 
 
+memory_gpu = pytest.importorskip("hwlib.memory_gpu")
+
+
 def test_step_peak_is_at_an_end_of_the_backward_pass():
     mem = {"weights": 10, "optimizer": 20, "activations": memory.b * 3, "gradients": 12}
     assert memory.evaluate({"p": memory.step_peak(mem)}, b=1)["p"] == 10 + 20 + 12  # gradients larger
@@ -118,29 +121,29 @@ def test_build_classifier_has_the_embedded_models_shape():
         assert built == measure.count_parameters(measure.load_minilm(method))
 
 
-def test_cuda_step_names_bad_settings_before_looking_for_a_gpu():
+def test_gpu_step_names_bad_settings_before_looking_for_a_gpu():
     with pytest.raises(ValueError, match="'fp16'.*bf16"):
-        measure.cuda_step(memory.MINILM, autocast="fp16")
+        memory_gpu.step(memory.MINILM, autocast="fp16")
     with pytest.raises(ValueError, match="'adam8bit'.*fused, foreach"):
-        measure.cuda_step(memory.MINILM, optimizer="adam8bit")
+        memory_gpu.step(memory.MINILM, optimizer="adam8bit")
     with pytest.raises(ValueError, match="'lora'"):
-        measure.cuda_step(memory.MINILM, method="lora")
+        memory_gpu.step(memory.MINILM, method="lora")
 
 
-def test_cuda_record_without_measurements_or_gpu_says_what_to_run(tmp_path):
-    if measure.torch.cuda.is_available():
-        pytest.skip("a GPU is present: cuda_record would measure")
+def test_gpu_record_without_measurements_or_gpu_says_what_to_run(tmp_path):
+    if memory_gpu.torch.cuda.is_available():
+        pytest.skip("a GPU is present: memory_gpu.record would measure")
     with pytest.raises(FileNotFoundError, match="python -m hwlib cuda-memory"):
-        measure.cuda_record(tmp_path / "cuda.json")
+        memory_gpu.record(tmp_path / "cuda.json")
 
 
 def test_stored_gpu_measurements_match_the_model():
     """The committed H200 measurements (results/memory/cuda.json) against today's formulas: fp32 components within
     4 %, the step's peak within 2 % for the 3B-class encoder (under it: transient buffers come on top)."""
-    record = measure.load_cuda()
+    record = memory_gpu.load()
     assert record is not None, "results/memory/cuda.json is missing: run `python -m hwlib cuda-memory` on a GPU"
     assert {"device", "torch", "date", "runtime_s"} <= set(record["provenance"])
-    df = measure.cuda_comparison(record)
+    df = memory_gpu.comparison(record)
     fp32 = df[df.autocast == "-"]
     parts = fp32[fp32.quantity.isin(["weights", "gradients", "optimizer", "activations"])]
     assert parts.rel_error.max() < 0.04, parts
