@@ -290,9 +290,9 @@ def describe_gap(gap: pd.DataFrame, df: pd.DataFrame) -> str:
     lines = []
     for dataset, r in gap.iterrows():
         spread = f" ± {r.accuracy_gap_std:.1f}" if r.seeds > 1 else ""
-        lines.append(f"- `{dataset}`: adapters {'lose' if r.accuracy_gap > 0 else 'gain'} "
-                     f"{abs(r.accuracy_gap):.1f}{spread} accuracy points and {r.macro_f1_gap:+.1f} macro-F1 "
-                     f"(full minus adapter, {int(r.seeds)} paired seed(s)); their final training loss is "
+        lines.append(f"- `{dataset}`: full fine-tuning minus adapters is {r.accuracy_gap:+.1f}{spread} accuracy points "
+                     f"and {r.macro_f1_gap:+.1f} macro-F1 points ({int(r.seeds)} paired seed(s)); the adapters' final "
+                     f"training loss is "
                      f"{r.final_train_loss_gap:+.3f} against full fine-tuning's; they train "
                      f"{r.trainable_pct_adapter:.2f} % of the weights and an epoch takes {1 / r.epoch_speedup:.2f}x "
                      f"the time of full fine-tuning"

@@ -87,3 +87,12 @@ def test_batching_check_pairs_seeds():
 def test_bad_batching_seeds_are_refused(bad):
     with pytest.raises(ValueError, match=re.escape(f"batching_seeds={bad!r}")):
         R.validate(batching_seeds=bad)
+
+
+def test_describe_gap_gives_the_signed_gaps():
+    gap = pd.DataFrame([{"seeds": 3, "accuracy_gap": -1.25, "accuracy_gap_std": 0.5, "macro_f1_gap": 2.0,
+                         "final_train_loss_gap": 0.1, "trainable_pct_adapter": 2.56, "epoch_speedup": 2.0,
+                         "peak_memory_ratio": float("nan")}], index=pd.Index(["acl_sup"], name="dataset"))
+    text = R.describe_gap(gap, None)
+    assert "full fine-tuning minus adapters is -1.2 ± 0.5 accuracy points and +2.0 macro-F1 points" in text
+    assert "0.50x the time" in text and "no per-run memory record" in text
