@@ -26,6 +26,7 @@ the fastest of the 4096^3 ``torch.matmul`` timed in every round of the same run.
     python bench/throughput.py --quick         # about a minute: 2 steps, hwlib / trainer / pad512 only
     python bench/throughput.py --threads 1     # while another job shares the cores (see bench/README.md)
     python bench/throughput.py --only-accuracy # length-grouped vs random batches: accuracy (trains; slow)
+    python bench/throughput.py --only-accuracy --accuracy-dataset restaurant_sup   # the same check on restaurant
 
 The last line printed is ``SUMMARY {json}``.
 """
@@ -138,11 +139,11 @@ def measure(setups, steps: int, seed: int, peak_n: int, repeats: int, log=print)
     return rows, peaks
 
 
-def accuracy_check(seeds, log=print):
+def accuracy_check(seeds, dataset="acl_sup", log=print):
     """Final test accuracy and macro-F1 of hwlib's default run with length-grouped vs random batches.
 
     Both are ordinary book runs: read from ``results/`` or trained and stored there, as
-    ``python -m hwlib grid --models minilm --methods full --datasets acl_sup [--random-batches]`` would.
+    ``python -m hwlib grid --models minilm --methods full --datasets <dataset> [--random-batches]`` would.
     """
     from hwlib.results import ResultStore
     from hwlib.train import run
@@ -151,7 +152,7 @@ def accuracy_check(seeds, log=print):
     out = []
     for seed in seeds:
         for grouped in (False, True):
-            c = RunConfig(seed=seed, group_by_length=grouped)
+            c = RunConfig(dataset=dataset, seed=seed, group_by_length=grouped)
             source = "stored" if store.get(c) is not None else "trained now"
             if source != "stored":
                 log(f"  training seed={seed} group_by_length={grouped} ...", flush=True)
@@ -253,10 +254,10 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
 
 
 
-def report_accuracy(seeds) -> dict:
-    print("\naccuracy: hwlib defaults (3 epochs, full ACL-ARC train, test set), random vs length-grouped batches",
-          flush=True)
-    acc = accuracy_check(seeds)
+def report_accuracy(seeds, dataset="acl_sup") -> dict:
+    print(f"\naccuracy: hwlib defaults (MiniLM, 3 epochs, full {dataset} train, test set), random vs length-grouped "
+          "batches", flush=True)
+    acc = accuracy_check(seeds, dataset)
     print(bench.table(acc, [("seed", "seed", "d"), ("batches", "batches", "s"), ("accuracy", "accuracy", ".4f"),
                             ("macro_f1", "macro-F1", ".4f"), ("train_s", "train s", ".0f"), ("source", "run", "s")]))
     by = {b: [a for a in acc if a["batches"] == b] for b in ("length-grouped", "random")}
@@ -266,7 +267,8 @@ def report_accuracy(seeds) -> dict:
         spread = f" (sd {statistics.stdev(d):.4f} over {len(d)} seeds)" if len(d) > 1 else ""
         print(f"grouped - random, {m}: mean {statistics.mean(d):+.4f}{spread}; per seed "
               + " ".join(f"{x:+.4f}" for x in d))
-    return {**out, "grouped_minus_random": {m: statistics.mean(d) for m, d in diffs.items()}, "seeds": list(seeds)}
+    return {**out, "grouped_minus_random": {m: statistics.mean(d) for m, d in diffs.items()}, "seeds": list(seeds),
+            "dataset": dataset}
 
 
 def main(argv=None) -> int:
@@ -283,6 +285,8 @@ def main(argv=None) -> int:
     p.add_argument("--only-accuracy", action="store_true", help="the accuracy comparison alone")
     p.add_argument("--accuracy-seeds", type=int, nargs="+", default=[1, 2, 3],
                    help="seeds of the accuracy check (runs missing from results/ are trained and stored there)")
+    p.add_argument("--accuracy-dataset", default="acl_sup", choices=("acl_sup", "restaurant_sup", "agnews_sup"),
+                   help="dataset of the accuracy check")
     ns = p.parse_args(argv)
     steps = ns.steps if ns.steps is not None else (2 if ns.quick else 5)
     ns.repeats = ns.repeats if ns.repeats is not None else (1 if ns.quick else 2)
@@ -304,7 +308,7 @@ def main(argv=None) -> int:
     if not ns.only_accuracy:
         summary = report_throughput(setups, steps, ns.seed, ns.peak_size, ns.repeats)
     if ns.accuracy or ns.only_accuracy:
-        summary["accuracy"] = report_accuracy(ns.accuracy_seeds)
+        summary["accuracy"] = report_accuracy(ns.accuracy_seeds, ns.accuracy_dataset)
     summary["load_average_before"] = load_before
     print(bench.summary_line(summary))
     return 0

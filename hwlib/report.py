@@ -354,3 +354,19 @@ def batching_check(grouped: pd.DataFrame, random: pd.DataFrame, cols=("accuracy"
     out.loc["mean"] = out.mean()
     out.loc["std"] = out.loc[seeds].std(ddof=1) if len(seeds) > 1 else np.nan
     return out.round(2)
+
+
+BATCHING_DATASETS = ("acl_sup", "restaurant_sup")  # where random-batch runs are stored beside the grouped ones
+
+
+def batching_checks(datasets, seeds, model="minilm", **overrides) -> pd.DataFrame:
+    """``batching_check`` per dataset: the stored length-grouped and random-batch full fine-tuning runs of ``model``
+    (nothing is trained), paired by seed."""
+    out = {}
+    for d in datasets:
+        frames = {g: runs_frame(collect(book_configs([model], ["full"], [d], seeds, group_by_length=g, **overrides),
+                                        train_missing=False)[0]) for g in (True, False)}
+        out[d] = batching_check(frames[True], frames[False])
+    if not out:
+        return pd.DataFrame({"note": [f"no dataset of {list(BATCHING_DATASETS)} is among those shown"]})
+    return pd.concat(out, names=["dataset"])

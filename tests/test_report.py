@@ -96,3 +96,10 @@ def test_describe_gap_gives_the_signed_gaps():
     text = R.describe_gap(gap, None)
     assert "full fine-tuning minus adapters is -1.2 ± 0.5 accuracy points and +2.0 macro-F1 points" in text
     assert "0.50x the time" in text and "no per-run memory record" in text
+
+
+def test_batching_checks_pair_only_stored_runs(results_dir):
+    assert "note" in R.batching_checks([], [1]).columns
+    t = R.batching_checks(["acl_sup"], [1, 2])  # an empty store: nothing to pair, and nothing trained
+    assert "no seed has both" in t.loc["acl_sup"].note.iloc[0]
+    assert not (results_dir / "runs").exists()
