@@ -23,10 +23,6 @@ PRESETS = {
     "paper": [("bert", "full"), ("roberta", "full"), ("scibert", "full")],
 }
 BOOK_DATASETS = ["acl_sup", "restaurant_sup", "agnews_sup"]
-# The RunConfig fields that each have a flag of the same name (max_length: --max-length); report.grid_commands
-# writes them back into commands, so a setting added here is added there too.
-SETTING_FIELDS = ("adapter_size", "epochs", "batch_size", "learning_rate", "max_length", "max_train_samples",
-                  "max_eval_samples", "precision")
 
 
 def _common(p: argparse.ArgumentParser):

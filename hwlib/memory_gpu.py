@@ -13,7 +13,6 @@ import datetime as dt
 import gc
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -107,13 +106,10 @@ def step(encoder: memory.Encoder, method: str = "full", b: int = 8, s: int = 128
 
 
 def provenance() -> dict:
-    import transformers
+    from .train import versions  # without datasets, which the measurement does not use
 
-    from . import __version__
-
-    return {"hwlib": __version__, "torch": torch.__version__, "cuda": torch.version.cuda,
-            "transformers": transformers.__version__, "python": sys.version.split()[0],
-            "device": torch.cuda.get_device_name(), "device_memory_bytes": torch.cuda.get_device_properties(0).total_memory,
+    return {**versions(("torch", "transformers")), "cuda": torch.version.cuda, "device": torch.cuda.get_device_name(),
+            "device_memory_bytes": torch.cuda.get_device_properties(0).total_memory,
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "host": platform.node()}
 
 

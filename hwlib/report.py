@@ -10,9 +10,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from .__main__ import SETTING_FIELDS
 from .data import DATASET_NAMES
-from .train import RunConfig
+from .train import SETTING_FIELDS, RunConfig
 
 BOOK_DATASETS = {"acl": "acl_sup", "restaurant": "restaurant_sup", "agnews": "agnews_sup"}
 PROFILES = {"cpu": ["minilm", "minilm-scratch"], "paper": ["bert", "roberta", "scibert"]}

@@ -21,6 +21,12 @@ METHODS = ("full", "adapter")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+# The RunConfig fields that each have a command-line flag of the same name (max_length: --max-length);
+# report.grid_commands writes them back into commands, so a setting added here is added there too.
+SETTING_FIELDS = ("adapter_size", "epochs", "batch_size", "learning_rate", "max_length", "max_train_samples",
+                  "max_eval_samples", "precision")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One fine-tuning run. ``None`` means "the Trainer default" (learning rate 5e-5, weight decay 0, ...).
@@ -104,15 +110,14 @@ def _metrics(eval_pred):
     }
 
 
-def versions() -> dict:
-    import datasets
-    import torch
-    import transformers
+def versions(packages=("torch", "transformers", "datasets")) -> dict:
+    """hwlib's, Python's and each package's version, as a run's provenance records them."""
+    import importlib
 
     from . import __version__
 
-    return {"hwlib": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "datasets": datasets.__version__, "python": sys.version.split()[0]}
+    return {"hwlib": __version__, **{p: importlib.import_module(p).__version__ for p in packages},
+            "python": sys.version.split()[0]}
 
 
 def prepare(config: RunConfig):

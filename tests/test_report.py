@@ -33,7 +33,7 @@ def test_grid_commands_train_exactly_the_missing_runs(missing):
 
 
 def test_every_setting_field_has_its_flag():
-    from hwlib.__main__ import SETTING_FIELDS
+    from hwlib.train import SETTING_FIELDS
 
     flags = {a.dest for a in parser()._subparsers._group_actions[0].choices["grid"]._actions}
     assert set(SETTING_FIELDS) <= flags
