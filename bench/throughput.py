@@ -143,20 +143,23 @@ def accuracy_check(seeds, dataset="acl_sup", log=print):
     """Final test accuracy and macro-F1 of hwlib's default run with length-grouped vs random batches.
 
     Both are ordinary book runs: read from ``results/`` or trained and stored there, as
-    ``python -m hwlib grid --models minilm --methods full --datasets <dataset> [--random-batches]`` would.
+    ``python -m hwlib grid --models minilm --methods full --datasets <dataset> [--no-group-by-length]`` would.
     """
-    from hwlib.results import ResultStore
     from hwlib.train import run
 
-    store = ResultStore()
     out = []
     for seed in seeds:
         for grouped in (False, True):
             c = RunConfig(dataset=dataset, seed=seed, group_by_length=grouped)
-            source = "stored" if store.get(c) is not None else "trained now"
-            if source != "stored":
-                log(f"  training seed={seed} group_by_length={grouped} ...", flush=True)
-            rec = run(c, store=store, progress=False)
+            lines = []
+
+            def note(line, seed=seed, grouped=grouped):
+                lines.append(line)
+                if line.startswith("training"):
+                    log(f"  training seed={seed} group_by_length={grouped} ...", flush=True)
+
+            rec = run(c, progress=False, log=note)
+            source = "stored" if lines[0].startswith("stored") else "trained now"
             out.append({"seed": seed, "batches": "length-grouped" if grouped else "random",
                         "accuracy": rec["metrics"]["accuracy"], "macro_f1": rec["metrics"]["macro_f1"],
                         "train_s": rec["timing"]["train_runtime_s"], "source": source})

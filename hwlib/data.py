@@ -5,7 +5,13 @@ Every task is read from one of four public releases (see ``SOURCES``). Files are
 1. an explicit ``data_dir`` argument,
 2. the directory named by ``HWLIB_DATA_DIR`` (the layout of ``shared/data``: ``acl_arc/train.jsonl`` ...),
 3. a cache directory (``HWLIB_CACHE_DIR``, default ``~/.cache/hwlib/data``) filled by downloading the original
-   files (or the same layout from ``HWLIB_DATA_MIRROR``) and checking their md5 before use.
+   files (or the same layout from ``HWLIB_DATA_MIRROR``).
+
+Wherever a file comes from, its md5 must be the one registered in ``SOURCES`` (local copies are byte copies of the
+originals), so a truncated or edited copy cannot change a task under a stored run. Readers who want to experiment
+with modified data opt out explicitly with ``HWLIB_ALLOW_MODIFIED_DATA=1`` (or ``allow_modified=True``): the files are
+then used as they are, a warning names them, and ``fingerprint`` marks them as modified, so runs trained on them are
+stored apart from the runs on the original data.
 
 Task names (the course's):
 
@@ -29,6 +35,7 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,12 +93,27 @@ DATASET_NAMES = [f"{t}_{kind}" for t in TASKS for kind in ("sup", "fs")]
 
 
 # --------------------------------------------------------------------------------------------- finding files
+_MD5_CACHE: dict[tuple, str] = {}
+
+
 def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """The file's md5, remembered per (path, size, modification time) so that checking a file again is free."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _MD5_CACHE:
+        h = hashlib.md5()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _MD5_CACHE[key] = h.hexdigest()
+    return _MD5_CACHE[key]
+
+
+def modified_data_allowed(allow_modified: bool | None = None) -> bool:
+    """The explicit opt-out from the md5 check: ``allow_modified``, else ``HWLIB_ALLOW_MODIFIED_DATA=1``."""
+    if allow_modified is not None:
+        return bool(allow_modified)
+    return os.environ.get("HWLIB_ALLOW_MODIFIED_DATA", "0") == "1"
 
 
 def cache_dir() -> Path:
@@ -135,24 +157,60 @@ def download(src: SourceFile, dest: Path, timeout: float = 60.0) -> Path:
     return dest
 
 
-def data_file(folder: str, name: str, data_dir: str | os.PathLike | None = None) -> Path:
-    """Path to a local copy of one source file: in ``data_dir`` / ``HWLIB_DATA_DIR`` as is, else in the cache,
-    verified by md5 (downloaded when absent, partial or corrupted)."""
+def data_file(folder: str, name: str, data_dir: str | os.PathLike | None = None,
+              allow_modified: bool | None = None) -> Path:
+    """Path to a verified local copy of one source file: in ``data_dir`` / ``HWLIB_DATA_DIR``, else in the cache
+    (downloaded when absent, partial or corrupted). A local copy whose md5 is not the registered one is refused
+    unless modified data is allowed (``modified_data_allowed``)."""
     src = SOURCES[(folder, name)]
     root = data_dir if data_dir is not None else os.environ.get("HWLIB_DATA_DIR")
     if root:
+        origin = "the data_dir argument" if data_dir is not None else "HWLIB_DATA_DIR"
         path = Path(root) / folder / name
         if not path.is_file():
             raise DataError(
-                f"missing data file {path} (data directory {str(root)!r}, from "
-                f"{'the data_dir argument' if data_dir is not None else 'HWLIB_DATA_DIR'}). "
+                f"missing data file {path} (data directory {str(root)!r}, from {origin}). "
                 f"Copy {folder}/{name} there, or unset HWLIB_DATA_DIR to download it from {src.url}"
             )
+        got = _md5(path)
+        if got != src.md5:
+            if not modified_data_allowed(allow_modified):
+                raise DataError(
+                    f"data file {path} (from {origin}) has md5 {got}, but the original {folder}/{name} has md5 "
+                    f"{src.md5}: it is not the released file (truncated, edited or another version). Restore it from "
+                    f"{src.url}, or unset HWLIB_DATA_DIR to download and verify it; to use modified data on purpose, "
+                    f"set HWLIB_ALLOW_MODIFIED_DATA=1 (runs trained on it are stored apart, marked as modified)"
+                )
+            warnings.warn(f"using modified data: {path} has md5 {got}, not the original's {src.md5} "
+                          f"(HWLIB_ALLOW_MODIFIED_DATA=1)", stacklevel=2)
         return path
     path = cache_dir() / folder / name
     if path.is_file() and _md5(path) == src.md5:
         return path
     return download(src, path)  # absent, partial or corrupted: fetch again
+
+
+def task_files(name: str, data_dir=None, split_dev: bool = False, allow_modified: bool | None = None) -> dict:
+    """split -> verified local path of every file that task ``name`` reads (see ``data_file``)."""
+    base = name.rsplit("_", 1)[0]
+    folder = TASKS[base][0]
+    return {split: data_file(folder, f, data_dir, allow_modified) for split, f in _task_files(base, split_dev).items()}
+
+
+def fingerprint(dataset_name, data_dir=None, split_dev: bool = False, allow_modified: bool | None = None) -> dict:
+    """The data a run of ``dataset_name`` reads: ``{"files": {"acl_arc/train.jsonl": md5, ...}, "modified": [...]}``,
+    ``modified`` listing the files that differ from the originals (only possible when modified data is allowed).
+
+    A stored run keeps this; a run whose files differ from the files on disk now is not reused (``hwlib.results``).
+    """
+    files, modified = {}, []
+    for name in parse_names(dataset_name):
+        for path in task_files(name, data_dir, split_dev, allow_modified).values():
+            rel = f"{path.parent.name}/{path.name}"
+            files[rel] = _md5(path)
+            if files[rel] != SOURCES[(path.parent.name, path.name)].md5:
+                modified.append(rel)
+    return {"files": dict(sorted(files.items())), "modified": sorted(set(modified))}
 
 
 def _task_files(base: str, split_dev: bool) -> dict[str, str]:
@@ -260,7 +318,7 @@ def _to_dataset(texts: list[str], labels: list[int], names: list[str]):
     return datasets.Dataset.from_dict({"text": texts, "label": labels}, features=features)
 
 
-def _col(ds, name: str) -> list:
+def column(ds, name: str) -> list:
     """A column as a list (``list(ds[name])`` iterates a datasets 4+ ``Column`` row by row, which is slow)."""
     return ds[name][:]
 
@@ -273,7 +331,7 @@ def few_shot(ds, per_label: int = FEW_SHOT_PER_LABEL, seed: int = FEW_SHOT_SEED)
     """A balanced sample: ``per_label`` examples of each label (all of a rarer one), drawn with ``seed``,
     kept in the order of ``ds``."""
     rng = np.random.default_rng(seed)
-    labels = np.asarray(_col(ds, "label"))
+    labels = np.asarray(column(ds, "label"))
     keep = []
     for lab in range(ds.features["label"].num_classes):
         idx = np.flatnonzero(labels == lab)
@@ -293,7 +351,7 @@ def _build_task(base: str, files: dict[str, Path], sep_token: str):
     return datasets.DatasetDict({split: _rows_to_dataset(read(path), names) for split, path in files.items()})
 
 
-def _parse_names(dataset_name) -> list[str]:
+def parse_names(dataset_name) -> list[str]:
     if isinstance(dataset_name, str):
         names = [n.strip() for n in dataset_name.split(",")]
     elif isinstance(dataset_name, (list, tuple)) and all(isinstance(n, str) for n in dataset_name):
@@ -309,24 +367,22 @@ def _parse_names(dataset_name) -> list[str]:
     return names
 
 
-def get_dataset(dataset_name, sep_token: str, data_dir: str | os.PathLike | None = None, split_dev: bool = False):
+def get_dataset(dataset_name, sep_token: str, data_dir: str | os.PathLike | None = None, split_dev: bool = False,
+                allow_modified: bool | None = None):
     """Load one course task, or several aggregated, as a ``DatasetDict`` with ``train`` and ``test``.
 
     Columns: ``text`` (str) and ``label`` (``ClassLabel``). ``sep_token`` joins aspect term and sentence for the
     SemEval tasks, term first (pass ``tokenizer.sep_token``). ``split_dev=True`` keeps the release's ``dev`` split
     where one exists (ACL-ARC and SemEval). Aggregated tasks offset labels so that classes stay distinct; their
-    label names become ``"<task>:<label>"``. Names, ``sep_token`` and every file are checked before any is parsed.
+    label names become ``"<task>:<label>"``. Names, ``sep_token`` and every file (its md5 included) are checked
+    before any is parsed; ``allow_modified`` is the explicit opt-out from the md5 check (see the module's notes).
     """
     import datasets
 
-    names = _parse_names(dataset_name)
+    names = parse_names(dataset_name)
     if not isinstance(sep_token, str) or not sep_token:
         raise ValueError(f"sep_token must be a non-empty string such as tokenizer.sep_token, got {sep_token!r}")
-    files = {}
-    for name in names:  # locate (or download) every file first, so a missing one fails fast
-        base = name.rsplit("_", 1)[0]
-        folder = TASKS[base][0]
-        files[name] = {s: data_file(folder, f, data_dir) for s, f in _task_files(base, split_dev).items()}
+    files = {name: task_files(name, data_dir, split_dev, allow_modified) for name in names}  # fail fast
 
     parts = {}
     for name in names:
@@ -348,7 +404,7 @@ def get_dataset(dataset_name, sep_token: str, data_dir: str | os.PathLike | None
         texts, labels = [], []
         for name in names:
             if split in parts[name]:
-                texts += _col(parts[name][split], "text")
-                labels += [y + offsets[name] for y in _col(parts[name][split], "label")]
+                texts += column(parts[name][split], "text")
+                labels += [y + offsets[name] for y in column(parts[name][split], "label")]
         out[split] = _to_dataset(texts, labels, all_names)
     return datasets.DatasetDict(out)

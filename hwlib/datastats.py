@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from .data import _col
+from .data import column
 
 
 def label_counts(dd) -> "pandas.DataFrame":
@@ -16,7 +16,7 @@ def label_counts(dd) -> "pandas.DataFrame":
     table = {}
     for split, ds in dd.items():
         names = ds.features["label"].names
-        counts = np.bincount(np.asarray(_col(ds, "label"), dtype=np.int64), minlength=len(names))
+        counts = np.bincount(np.asarray(column(ds, "label"), dtype=np.int64), minlength=len(names))
         table[split] = dict(zip(names, counts.tolist()))
     df = pd.DataFrame(table).T
     df["total"] = df.sum(axis=1)
@@ -25,7 +25,7 @@ def label_counts(dd) -> "pandas.DataFrame":
 
 def token_lengths(ds, tokenizer) -> np.ndarray:
     """Tokens per example of one split (special tokens included, no truncation)."""
-    return np.array([len(ids) for ids in tokenizer(_col(ds, "text"), truncation=False)["input_ids"]])
+    return np.array([len(ids) for ids in tokenizer(column(ds, "text"), truncation=False)["input_ids"]])
 
 
 def length_percentiles(dd, tokenizer, percentiles=(50, 90, 95, 99, 100)) -> "pandas.DataFrame":
@@ -49,7 +49,7 @@ def duplicate_report(dd) -> "pandas.DataFrame":
 
     rows = {}
     for split, ds in dd.items():
-        texts, labels = _col(ds, "text"), _col(ds, "label")
+        texts, labels = column(ds, "text"), column(ds, "label")
         copies, label_sets = Counter(texts), defaultdict(set)
         for t, y in zip(texts, labels):
             label_sets[t].add(y)
@@ -71,9 +71,9 @@ def split_overlap(dd) -> "pandas.DataFrame":
     for i, split in enumerate(splits):
         for other in splits[:i]:
             seen = defaultdict(set)
-            for t, y in zip(_col(dd[other], "text"), _col(dd[other], "label")):
+            for t, y in zip(column(dd[other], "text"), column(dd[other], "label")):
                 seen[t].add(y)
-            hits = [(t, y) for t, y in zip(_col(dd[split], "text"), _col(dd[split], "label")) if t in seen]
+            hits = [(t, y) for t, y in zip(column(dd[split], "text"), column(dd[split], "label")) if t in seen]
             records.append({"split": split, "other": other, "rows": len(dd[split]), "rows_in_other": len(hits),
                             "same_label": sum(y in seen[t] for t, y in hits), "shared_texts": len({t for t, _ in hits})})
     return pd.DataFrame(records).set_index(["split", "other"])
@@ -87,7 +87,7 @@ def aspect_term_report(dd, sep_token: str) -> "pandas.DataFrame":
     rows = {}
     for split, ds in dd.items():
         pairs = []
-        for i, text in enumerate(_col(ds, "text")):
+        for i, text in enumerate(column(ds, "text")):
             term, sep, sentence = text.partition(sep_token)
             if not sep:
                 raise ValueError(f"{split} row {i} does not contain sep_token {sep_token!r}: {text[:60]!r}; "

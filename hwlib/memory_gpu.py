@@ -106,7 +106,7 @@ def step(encoder: memory.Encoder, method: str = "full", b: int = 8, s: int = 128
 
 
 def provenance() -> dict:
-    from .train import versions  # without datasets, which the measurement does not use
+    from .record import versions  # without datasets, which the measurement does not use
 
     return {**versions(("torch", "transformers")), "cuda": torch.version.cuda, "device": torch.cuda.get_device_name(),
             "device_memory_bytes": torch.cuda.get_device_properties(0).total_memory,

@@ -1,94 +1,33 @@
-"""Tables and figures for the Task 2 and Task 3 chapters, computed from stored runs.
+"""Tables, figures and sentences for the Task 2, Task 3 and claims chapters, computed from run records.
 
-The notebooks call ``collect`` (load stored runs, train the missing ones) and then the summaries below; nothing here
-trains by itself or invents a number.
+The records come from ``hwlib.experiments.collect``; nothing here trains or invents a number.
 """
 from __future__ import annotations
-
-import os
 
 import numpy as np
 import pandas as pd
 
-from .data import DATASET_NAMES
-from .train import SETTING_FIELDS, RunConfig
+from . import experiments as E
 
-BOOK_DATASETS = {"acl": "acl_sup", "restaurant": "restaurant_sup", "agnews": "agnews_sup"}
-PROFILES = {"cpu": ["minilm", "minilm-scratch"], "paper": ["bert", "roberta", "scibert"]}
 METRICS = ["accuracy", "micro_f1", "macro_f1"]
 # Memory records that belong to one run. "process_peak_rss" (runs stored before hwlib reset the high-water mark per
 # run) is the peak of a whole grid process, earlier runs included, so it is not shown.
 PER_RUN_MEMORY = ("run_peak_rss", "cuda_max_allocated")
-TRAINER_DEFAULT_LR = 5e-5  # what RunConfig.learning_rate=None means
-RUN_COLUMNS = ["model", "method", "learning_rate", "dataset", "seed", *METRICS, "final_train_loss", "epoch_s", "examples_per_s",
-               "trainable_params", "total_params", "trainable_pct", "peak_memory_gb", "device"]
-
-# Figures quoted from papers, never from our runs (shown apart from measurements in the book).
-PUBLISHED = pd.DataFrame([
-    {"source": "beltagy2019scibert", "model": "BERT-Base", "dataset": "ACL-ARC", "metric": "macro-F1", "value": 63.91, "spread": None,
-     "note": "SciBERT paper, Table 1 (fine-tuned)"},
-    {"source": "beltagy2019scibert", "model": "SciBERT (scivocab, uncased)", "dataset": "ACL-ARC", "metric": "macro-F1", "value": 70.98,
-     "spread": None, "note": "SciBERT paper, Table 1 (fine-tuned)"},
-    {"source": "gururangan2020dont", "model": "RoBERTa-base", "dataset": "ACL-ARC", "metric": "macro-F1", "value": 63.0, "spread": 5.8,
-     "note": "Don't Stop Pretraining, Table 5, mean ± std over 5 seeds"},
-    {"source": "gururangan2020dont", "model": "RoBERTa-base", "dataset": "AG News (full 115k training set)", "metric": "macro-F1",
-     "value": 93.9, "spread": 0.2, "note": "not agnews_sup: trained on the full training set"},
-])
+TRAINER_DEFAULT_LR = 5e-5  # what RunConfig.learning_rate=None means (a test checks it against TrainingArguments)
+RUN_COLUMNS = ["model", "method", "learning_rate", "dataset", "seed", *METRICS, "final_train_loss", "epoch_s",
+               "examples_per_s", "trainable_params", "total_params", "trainable_pct", "peak_memory_gb", "device"]
 
 
-def resolve_datasets(dataset) -> list[str]:
-    """``"all"``, a short name (``acl``, ``restaurant``, ``agnews``), a task name, or a list of these."""
-    items = list(BOOK_DATASETS) if dataset == "all" else ([dataset] if isinstance(dataset, str) else list(dataset))
-    out = []
-    for d in items:
-        name = BOOK_DATASETS.get(d, d)
-        if name not in DATASET_NAMES:
-            raise ValueError(f"unknown dataset {d!r}; choose 'all', one of {list(BOOK_DATASETS)}, or one of {DATASET_NAMES}")
-        out.append(name)
-    return out
+def setup_notebook() -> None:
+    """A chapter's set-up in one call: no progress bars or load reports from ``datasets`` and ``transformers``, no
+    FutureWarnings, tables with two decimals."""
+    import warnings
 
+    from .bench import quiet
 
-def validate(*, seeds=None, epochs=None, adapter_size=None, batch_size=None, profile=None, adapter_learning_rate=None,
-             batching_seeds=None):
-    """Refuse bad notebook parameters before anything loads, naming the value and what is accepted."""
-    for name, v in (("seeds", seeds), ("batching_seeds", batching_seeds)):
-        if v is not None and (not v or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in v)):
-            raise ValueError(f"{name}={v!r}: give a non-empty list of integers >= 0")
-    for name, v in (("epochs", epochs), ("adapter_size", adapter_size), ("batch_size", batch_size)):
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
-            raise ValueError(f"{name}={v!r}: must be an integer >= 1")
-    if profile is not None and profile not in PROFILES:
-        raise ValueError(f"profile={profile!r}: choose one of {list(PROFILES)}")
-    lr = adapter_learning_rate
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 1):
-        raise ValueError(f"adapter_learning_rate={lr!r}: must be a number between 0 and 1, such as 1e-3")
-
-
-def train_missing_default() -> bool:
-    """Missing runs are trained unless ``HWLIB_NO_TRAIN=1`` (set by the test suite so that checking the stored
-    notebooks never trains)."""
-    return os.environ.get("HWLIB_NO_TRAIN", "0") != "1"
-
-
-def collect(configs, retrain=False, train_missing=None, store=None, progress=True):
-    """Stored records for ``configs``, training those not stored (or all, with ``retrain``).
-
-    Returns ``(records, missing)``: ``missing`` lists the configurations neither stored nor trained.
-    """
-    from .results import ResultStore
-    from .train import run
-
-    store = store if store is not None else ResultStore()
-    train_missing = train_missing_default() if train_missing is None else train_missing
-    records, missing = [], []
-    for c in configs:
-        if not retrain and (rec := store.get(c)) is not None:
-            records.append(rec)
-        elif retrain or train_missing:
-            records.append(run(c, retrain=retrain, store=store, progress=progress))
-        else:
-            missing.append(c)
-    return records, missing
+    quiet()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    pd.set_option("display.precision", 2)
 
 
 def runs_frame(records) -> pd.DataFrame:
@@ -118,12 +57,6 @@ def summary(df: pd.DataFrame, by=("model", "method", "dataset"), cols=METRICS) -
     out = g[list(cols)].agg(["mean", "std"])
     out[("seeds", "n")] = g.size()
     return out.round(2)
-
-
-def mean_std(df: pd.DataFrame, by=("model", "method", "dataset"), col="accuracy") -> pd.Series:
-    """``"mean ± std (n)"`` strings, for compact tables."""
-    g = df.groupby(list(by), sort=False)[col]
-    return g.apply(lambda s: f"{s.mean():.1f} ± {s.std(ddof=1):.1f} (n={len(s)})" if len(s) > 1 else f"{s.mean():.1f} (n=1)")
 
 
 def adapter_gap(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
@@ -218,52 +151,6 @@ def plot_metric_bars(df: pd.DataFrame, metric="macro_f1", hue=("model", "method"
     return ax
 
 
-def book_configs(models, methods, datasets, seeds, **overrides) -> list[RunConfig]:
-    """The grid a chapter shows, in the order ``python -m hwlib grid`` trains it (seed-major)."""
-    return [RunConfig(model=m, method=meth, dataset=d, seed=s, **overrides)
-            for s in seeds for d in datasets for m in models for meth in methods]
-
-
-def grid_commands(configs) -> list[str]:
-    """``python -m hwlib grid`` commands that together train exactly ``configs`` (stored runs are skipped).
-
-    One command per model, method and shared settings, and per set of datasets that its seeds share, so that no
-    command's grid reaches beyond the configurations asked for.
-    """
-    groups: dict = {}
-    for c in configs:
-        by_seed = groups.setdefault(c.replace(dataset="acl_sup", seed=0), {})
-        by_seed.setdefault(c.seed, []).append(c.dataset)
-    default, cmds = RunConfig(), []
-    for key, by_seed in groups.items():
-        seeds_of: dict = {}
-        for seed, datasets in by_seed.items():
-            seeds_of.setdefault(tuple(dict.fromkeys(datasets)), []).append(seed)
-        for datasets, seeds in seeds_of.items():
-            cmd = (f"python -m hwlib grid --models {key.model} --methods {key.method} --datasets {' '.join(datasets)}"
-                   f" --seeds {' '.join(map(str, seeds))}")
-            for field in SETTING_FIELDS:
-                if getattr(key, field) != getattr(default, field):
-                    cmd += f" --{field.replace('_', '-')} {getattr(key, field)}"
-            cmds.append(cmd + ("" if key.group_by_length else " --random-batches"))
-    return cmds
-
-
-def missing_note(missing) -> str:
-    """Markdown: which requested runs are neither stored nor trained, and the command that trains them."""
-    if not missing:
-        return "All requested runs are stored."
-    lines = [f"**{len(missing)} requested run(s) are not stored yet** and were left out of the tables below "
-             "(training them takes minutes to hours on a CPU):", ""]
-    lines += [f"- `{c.model}` {c.method} on `{c.dataset}`, seed {c.seed}"
-              + (f", learning rate {c.learning_rate:g}" if c.learning_rate is not None else "") for c in missing[:12]]
-    if len(missing) > 12:
-        lines.append(f"- ... and {len(missing) - 12} more")
-    lines += ["", "Train them with the command(s) below (a grid skips stored runs), or run this notebook with papermill, "
-              "which trains what is missing:", "", "```bash", *grid_commands(missing), "```"]
-    return "\n".join(lines)
-
-
 def describe_datasets(df: pd.DataFrame, metric="macro_f1") -> str:
     """Markdown sentences: datasets ranked by ``metric`` for each model, and what pretraining adds."""
     if df.empty:
@@ -355,17 +242,14 @@ def batching_check(grouped: pd.DataFrame, random: pd.DataFrame, cols=("accuracy"
     return out.round(2)
 
 
-BATCHING_DATASETS = ("acl_sup", "restaurant_sup")  # where random-batch runs are stored beside the grouped ones
-
-
-def batching_checks(datasets, seeds, model="minilm", **overrides) -> pd.DataFrame:
+def batching_checks(datasets, seeds, model="minilm", **settings) -> pd.DataFrame:
     """``batching_check`` per dataset: the stored length-grouped and random-batch full fine-tuning runs of ``model``
     (nothing is trained), paired by seed."""
     out = {}
     for d in datasets:
-        frames = {g: runs_frame(collect(book_configs([model], ["full"], [d], seeds, group_by_length=g, **overrides),
-                                        train_missing=False)[0]) for g in (True, False)}
+        frames = {g: runs_frame(E.collect(configs, train_missing=False)[0])
+                  for g, configs in E.batching_configs(d, seeds, model, **settings).items()}
         out[d] = batching_check(frames[True], frames[False])
     if not out:
-        return pd.DataFrame({"note": [f"no dataset of {list(BATCHING_DATASETS)} is among those shown"]})
+        return pd.DataFrame({"note": [f"no dataset of {list(E.BATCHING_DATASETS)} is among those shown"]})
     return pd.concat(out, names=["dataset"])

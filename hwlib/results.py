@@ -1,18 +1,29 @@
-"""Stored runs: one JSON file per run under ``results/runs``, keyed by a stable hash of its configuration.
+"""Stored runs: one JSON file per run under ``results/runs``, keyed by a stable hash of what names the run.
+
+The key hashes the run's identity (model, dataset, method, seed and only the settings that differ from the course's
+defaults, ``RunConfig.identity``), so adding a setting to ``RunConfig`` leaves every stored run's key as it was. A run
+trained on modified data (``HWLIB_ALLOW_MODIFIED_DATA=1``) has the data's checksums in its key too: it is stored
+beside, never over, the run on the original data.
 
 A file is written to a temporary name in the same directory and renamed into place, so a run that is interrupted
-leaves nothing behind, and a reader never sees half a file.
+leaves nothing behind, and a reader never sees half a file. A file that cannot be read as a run record (not JSON,
+fields missing, another schema) is an error that names the file and how to recover, and so is a record whose data
+checksums differ from the files on disk now: neither is ever silently reused.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+REQUIRED = ("config", "metrics", "eval_history", "train_curve", "data", "timing", "params", "memory", "provenance")
+
+
+class StoreError(RuntimeError):
+    """A stored run file that cannot be used as it is."""
 
 
 def default_results_dir() -> Path:
@@ -24,11 +35,14 @@ def default_results_dir() -> Path:
     return repo if repo.is_dir() else Path("results")
 
 
-def config_key(config) -> str:
-    """A stable short hash of a configuration (a dataclass or a dict) and the schema version."""
-    d = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-    blob = json.dumps({"schema": SCHEMA_VERSION, "config": d}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+def config_key(config, data: dict | None = None) -> str:
+    """A stable short hash of the run's identity (``RunConfig.identity``) and the schema version, and of the data's
+    checksums when ``data`` (a ``hwlib.data.fingerprint``) lists modified files."""
+    blob = {"schema": SCHEMA_VERSION, "config": config.identity()}
+    if data and data.get("modified"):
+        blob["data"] = data["files"]
+    text = json.dumps(blob, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def write_json_atomic(path: Path, obj) -> Path:
@@ -49,52 +63,62 @@ def write_json_atomic(path: Path, obj) -> Path:
     return path
 
 
+def _recover(path: Path) -> str:
+    return (f"Remove {path} to train the run again, or restore it with `git checkout -- {path}` if it is a "
+            f"committed run.")
+
+
+def read_record(path: Path) -> dict:
+    """One stored run, checked: valid JSON, this schema, every required field; else ``StoreError`` naming the file."""
+    try:
+        rec = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise StoreError(f"stored run {path} is not valid JSON ({e}). {_recover(path)}") from None
+    if not isinstance(rec, dict):
+        raise StoreError(f"stored run {path} holds a JSON {type(rec).__name__}, not a run record. {_recover(path)}")
+    if rec.get("schema") != SCHEMA_VERSION:
+        raise StoreError(f"stored run {path} has schema {rec.get('schema')!r}, but this hwlib reads schema "
+                         f"{SCHEMA_VERSION}. {_recover(path)}")
+    missing = [k for k in REQUIRED if k not in rec] + [f"data.{k}" for k in ("files", "modified")
+                                                        if k not in rec.get("data", {})]
+    if missing:
+        raise StoreError(f"stored run {path} lacks the field(s) {missing}. {_recover(path)}")
+    return rec
+
+
 class ResultStore:
     """A folder of run records: ``<model>__<dataset>__<method>__s<seed>__<key>.json``."""
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else default_results_dir() / "runs"
 
-    def path(self, config) -> Path:
-        c = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-        model = str(c["model"]).replace("/", "_")
-        name = f"{model}__{c['dataset'].replace(',', '+')}__{c['method']}__s{c['seed']}__{config_key(config)}.json"
+    def path(self, config, data: dict | None = None) -> Path:
+        model = config.model.replace("/", "_")
+        name = (f"{model}__{config.dataset.replace(',', '+')}__{config.method}__s{config.seed}__"
+                f"{config_key(config, data)}.json")
         return self.root / name
 
-    def get(self, config) -> dict | None:
-        p = self.path(config)
+    def get(self, config, data: dict) -> dict | None:
+        """The stored record of ``config`` trained on ``data`` (a ``hwlib.data.fingerprint``), or ``None``."""
+        p = self.path(config, data)
         if not p.is_file():
             return None
-        record = json.loads(p.read_text())
-        return record if record.get("schema") == SCHEMA_VERSION else None
+        rec = read_record(p)
+        if rec["data"]["files"] != data["files"]:
+            changed = sorted(f for f in set(rec["data"]["files"]) | set(data["files"])
+                             if rec["data"]["files"].get(f) != data["files"].get(f))
+            raise StoreError(
+                f"stored run {p} was trained on data that differs from the files on disk now ({', '.join(changed)}: "
+                f"stored md5 {[rec['data']['files'].get(f) for f in changed]}, now "
+                f"{[data['files'].get(f) for f in changed]}). It is not reused: restore the data it was trained "
+                f"on, or retrain it (--retrain, or retrain=True) to replace it.")
+        return rec
 
-    def put(self, config, record: dict) -> Path:
-        record = {**record, "schema": SCHEMA_VERSION, "key": config_key(config)}
-        return write_json_atomic(self.path(config), record)
+    def put(self, config, record: dict, data: dict) -> Path:
+        record = {**record, "schema": SCHEMA_VERSION, "key": config_key(config, data),
+                  "data": {**record.get("data", {}), **data}}
+        return write_json_atomic(self.path(config, data), record)
 
     def all(self) -> list[dict]:
-        if not self.root.is_dir():
-            return []
-        out = []
-        for p in sorted(self.root.glob("*.json")):
-            rec = json.loads(p.read_text())
-            if rec.get("schema") == SCHEMA_VERSION:
-                out.append(rec)
-        return out
-
-    def frame(self):
-        """One row per stored run: the config, the final test metrics and the headline timings."""
-        import pandas as pd
-
-        rows = []
-        for r in self.all():
-            rows.append({
-                **r["config"], **r["metrics"],
-                "final_train_loss": r["final_train_loss"],
-                "train_runtime_s": r["timing"]["train_runtime_s"],
-                "examples_per_s": r["timing"]["train_examples_per_s"],
-                "epoch_s": r["timing"]["mean_epoch_s"],
-                "total_params": r["params"]["total"], "trainable_params": r["params"]["trainable"],
-                "peak_memory_bytes": r["memory"]["peak_bytes"], "device": r["provenance"]["device"],
-            })
-        return pd.DataFrame(rows)
+        """Every stored record (checked as ``read_record`` does)."""
+        return [read_record(p) for p in sorted(self.root.glob("*.json"))] if self.root.is_dir() else []

@@ -1,100 +1,16 @@
 """Fine-tuning with ``transformers.Trainer``: full or with adapters, one ``RunConfig`` in, one stored run out.
 
-``run(config)`` returns the stored record when the run has been done before and trains otherwise, so a grid of runs
-resumes where it stopped.
+``run(config)`` is the one load-or-train path: it returns the stored record when the run has been done before (on the
+same data) and trains and stores it otherwise, so a grid of runs resumes where it stopped.
 """
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import os
-import platform
-import resource
-import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 
-from .data import DATASET_NAMES, _parse_names
-
-METHODS = ("full", "adapter")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-# The RunConfig fields that each have a command-line flag of the same name (max_length: --max-length);
-# report.grid_commands writes them back into commands, so a setting added here is added there too.
-SETTING_FIELDS = ("adapter_size", "epochs", "batch_size", "learning_rate", "max_length", "max_train_samples",
-                  "max_eval_samples", "precision")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """One fine-tuning run. ``None`` means "the Trainer default" (learning rate 5e-5, weight decay 0, ...).
-
-    ``adapter_size`` and ``train_layernorm`` only matter for ``method="adapter"``; for ``"full"`` they are reset to
-    their defaults, so that the same run always has the same key in the store.
-    """
-
-    model: str = "minilm"
-    dataset: str = "acl_sup"
-    method: str = "full"
-    adapter_size: int = 64
-    seed: int = 1
-    epochs: int = 3
-    batch_size: int = 16
-    learning_rate: float | None = None
-    max_length: int = 256
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    train_layernorm: bool = False
-    precision: str = "auto"
-    group_by_length: bool = True
-
-    def __post_init__(self):
-        problems = []
-        if not isinstance(self.model, str) or not self.model:
-            problems.append(f"model={self.model!r} (a short name such as 'minilm', a hub id or a directory)")
-        try:
-            _parse_names(self.dataset)
-        except ValueError:
-            problems.append(f"dataset={self.dataset!r} (one of {DATASET_NAMES}, or several joined by ',')")
-        if self.method not in METHODS:
-            problems.append(f"method={self.method!r} (one of {METHODS})")
-        for name, low in (("adapter_size", 1), ("seed", 0), ("epochs", 1), ("batch_size", 1), ("max_length", 8)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < low:
-                problems.append(f"{name}={v!r} (an integer >= {low})")
-        for name in ("max_train_samples", "max_eval_samples"):
-            v = getattr(self, name)
-            if v is not None and (not isinstance(v, int) or v < 1):
-                problems.append(f"{name}={v!r} (None or an integer >= 1)")
-        if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
-            problems.append(f"learning_rate={self.learning_rate!r} (None or a positive number)")
-        if self.precision not in PRECISIONS:
-            problems.append(f"precision={self.precision!r} (one of {PRECISIONS})")
-        if problems:
-            raise ValueError("invalid RunConfig: " + "; ".join(problems))
-        if self.method == "full":  # adapter settings do not apply: one run, one key
-            object.__setattr__(self, "adapter_size", 64)
-            object.__setattr__(self, "train_layernorm", False)
-
-    def replace(self, **changes) -> "RunConfig":
-        return dataclasses.replace(self, **changes)
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-def _device_and_dtype(precision: str):
-    import torch
-
-    if torch.cuda.is_available():
-        device = torch.cuda.get_device_name(0)
-        if precision == "auto":
-            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    else:
-        device = f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-        if precision == "auto":
-            precision = "fp32"  # bench/throughput.py: bf16 autocast is not faster on this CPU for MiniLM
-    return device, precision
+from . import record
+from .config import METHODS, PRECISIONS, RunConfig  # noqa: F401  (RunConfig's home is hwlib.config)
 
 
 def _metrics(eval_pred):
@@ -108,16 +24,6 @@ def _metrics(eval_pred):
         "micro_f1": f1_score(labels, preds, average="micro"),
         "macro_f1": f1_score(labels, preds, average="macro"),
     }
-
-
-def versions(packages=("torch", "transformers", "datasets")) -> dict:
-    """hwlib's, Python's and each package's version, as a run's provenance records them."""
-    import importlib
-
-    from . import __version__
-
-    return {"hwlib": __version__, **{p: importlib.import_module(p).__version__ for p in packages},
-            "python": sys.version.split()[0]}
 
 
 def prepare(config: RunConfig):
@@ -142,42 +48,10 @@ def prepare(config: RunConfig):
     return model, tokenizer, dd, tok
 
 
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's high-water mark of this process's resident memory (Linux: ``/proc/self/clear_refs``), so
-    that the peak read after training belongs to this run and not to an earlier run of the same grid process."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
-
-
-def _epoch_timer():
-    from transformers import TrainerCallback
-
-    class EpochTimer(TrainerCallback):
-        def __init__(self):
-            self.times = []
-
-        def on_epoch_begin(self, args, state, control, **kw):
-            self._t = time.perf_counter()
-
-        def on_epoch_end(self, args, state, control, **kw):
-            self.times.append(time.perf_counter() - self._t)
-
-    return EpochTimer()
-
-
 # ------------------------------------------------------------------------------------------------ training
 def _world_size(config: RunConfig) -> int:
     """Data-parallel processes (``torchrun`` sets ``WORLD_SIZE``); each takes an equal share of the batch."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = record.world_size()
     if config.batch_size % world:
         raise ValueError(f"batch_size={config.batch_size} must be divisible by the {world} data-parallel processes")
     return world
@@ -192,7 +66,7 @@ def training_arguments(config: RunConfig, output_dir: str, steps_per_epoch: int 
     import torch
     from transformers import TrainingArguments
 
-    _, precision = _device_and_dtype(config.precision)
+    _, precision = record.device_and_precision(config.precision)
     world = _world_size(config)
     on_gpu = torch.cuda.is_available()
     kwargs = dict(
@@ -242,89 +116,43 @@ def build_trainer(config: RunConfig, output_dir: str, progress: bool = True, cal
 
 def finetune(config: RunConfig, progress: bool = True) -> dict:
     """Train and evaluate ``config``; return the run record (the dict that ``ResultStore`` stores)."""
-    import torch
-
-    from .adapters import count_parameters
+    from .data import fingerprint
 
     started = time.perf_counter()
-    device, precision = _device_and_dtype(config.precision)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    on_gpu = torch.cuda.is_available()
-    if on_gpu:
-        torch.cuda.reset_peak_memory_stats()
-        memory_kind = "cuda_max_allocated"
-    else:  # without the reset (not Linux) the peak is the whole process's, earlier runs included
-        memory_kind = "run_peak_rss" if _reset_peak_rss() else "process_peak_rss"
-    timer = _epoch_timer()
-    with tempfile.TemporaryDirectory(prefix="hwlib-trainer-") as out:
-        trainer, tok = build_trainer(config, out, progress=progress, callbacks=[timer])
-        train_out = trainer.train()
-    model = trainer.model
-    history = trainer.state.log_history
-    curve = [{"step": h["step"], "epoch": h["epoch"], "loss": h["loss"]} for h in history if "loss" in h]
-    evals = [
-        {"epoch": h["epoch"], **{k[5:]: h[k] for k in ("eval_loss", "eval_accuracy", "eval_micro_f1", "eval_macro_f1")}}
-        for h in history if "eval_accuracy" in h
-    ]
-    final = evals[-1]
-    if on_gpu:
-        peak = torch.cuda.max_memory_allocated()
-    elif memory_kind == "run_peak_rss":
-        peak = _peak_rss_bytes()
-    else:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    n_train = len(tok["train"])
-    real_tokens = int(sum(tok["train"]["length"]))
-    params = count_parameters(model)
-    return {
-        "config": dataclasses.asdict(config),
-        "metrics": {k: float(final[k]) for k in ("accuracy", "micro_f1", "macro_f1")} | {"loss": float(final["loss"])},
-        "eval_history": evals,
-        "train_curve": curve,
-        "final_train_loss": float(sum(c["loss"] for c in curve[-5:]) / max(1, len(curve[-5:]))),
-        "mean_train_loss": float(train_out.training_loss),
-        "data": {"train": n_train, "test": len(tok["test"]), "num_labels": tok["train"].features["label"].num_classes,
-                 "train_tokens_per_epoch": real_tokens},
-        "timing": {
-            "train_runtime_s": float(train_out.metrics["train_runtime"]),
-            "train_examples_per_s": float(train_out.metrics["train_samples_per_second"]),
-            "train_tokens_per_s": real_tokens * config.epochs / float(train_out.metrics["train_runtime"]),
-            "epoch_s": timer.times,
-            "mean_epoch_s": sum(timer.times) / max(1, len(timer.times)),
-            "wall_s": time.perf_counter() - started,
-        },
-        "params": params,
-        "memory": {"peak_bytes": int(peak), "kind": memory_kind},
-        "provenance": {
-            **versions(),
-            "device": device,
-            "precision": precision,
-            "world_size": world,
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "host": platform.node(),
-        },
-    }
+    data = fingerprint(config.dataset)  # the files this run reads, checked against the originals
+    timer = record.epoch_timer()
+    with record.PeakMemory() as memory, tempfile.TemporaryDirectory(prefix="hwlib-trainer-") as out:
+        trainer, tok = build_trainer(config, out, progress=progress, callbacks=[timer])  # data, model, Trainer
+        train_out = trainer.train()  # evaluates on the test split after every epoch
+    return record.build(config, trainer, train_out, tok, timer=timer, memory=memory, started=started, data=data)
 
 
 def _is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def run(config: RunConfig, retrain: bool = False, store=None, progress: bool = True) -> dict:
-    """The stored record for ``config`` if there is one (and ``retrain`` is false); otherwise train and store."""
+def run(config: RunConfig, *, store=None, retrain: bool = False, train: bool = True, progress: bool = True,
+        log=None) -> dict | None:
+    """The stored record of ``config`` if there is one for the data on disk now (and ``retrain`` is false);
+    otherwise train and store it, if ``train`` allows, else return ``None``.
+
+    Every caller that loads runs (the chapters, the command line, the benchmarks) comes through here. ``log``, if
+    given, is called with one line saying whether the run was loaded or is being trained.
+    """
+    from .data import fingerprint
     from .results import ResultStore
 
     store = store if store is not None else ResultStore()
+    data = fingerprint(config.dataset)  # refuses files that are not the originals (unless allowed, then marked)
     if not retrain:
-        record = store.get(config)
-        if record is not None:
-            return record
-    record = finetune(config, progress=progress)
+        stored = store.get(config, data)
+        if stored is not None:
+            log and log(f"stored: {store.path(config, data)}")
+            return stored
+    if not train:
+        return None
+    log and log("training" + (" (modified data)" if data["modified"] else ""))
+    rec = finetune(config, progress=progress)
     if _is_main_process():
-        store.put(config, record)
-    return record
-
-
-def grid(configs, retrain: bool = False, store=None, progress: bool = True) -> list[dict]:
-    """Run (or load) each configuration in order; every finished run is stored before the next starts."""
-    return [run(c, retrain=retrain, store=store, progress=progress) for c in configs]
+        store.put(config, rec, data)
+    return rec

@@ -255,8 +255,32 @@ def _write(path: Path, text):
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
+    """Small made-up files: not the originals, so they are read with the explicit opt-out from the md5 check."""
     monkeypatch.delenv("HWLIB_DATA_DIR", raising=False)
+    monkeypatch.setenv("HWLIB_ALLOW_MODIFIED_DATA", "1")
     return write_fake_data(tmp_path / "data")
+
+
+def test_a_local_file_that_is_not_the_original_is_refused(fake, monkeypatch):
+    monkeypatch.delenv("HWLIB_ALLOW_MODIFIED_DATA")
+    path = fake / "acl_arc" / "train.jsonl"
+    with pytest.raises(DataError) as err:
+        get_dataset("acl_sup", SEP, data_dir=fake)
+    text = str(err.value)
+    assert f"data file {path} (from the data_dir argument) has md5 {data._md5(path)}" in text
+    assert f"the original acl_arc/train.jsonl has md5 {data.SOURCES[('acl_arc', 'train.jsonl')].md5}" in text
+    assert "Restore it from https://" in text and "HWLIB_ALLOW_MODIFIED_DATA=1" in text
+    with pytest.warns(UserWarning, match=r"using modified data: .*acl_arc/train\.jsonl"):
+        assert len(get_dataset("acl_sup", SEP, data_dir=fake, allow_modified=True)["train"]) == 12
+    fp = data.fingerprint("acl_sup", data_dir=fake, allow_modified=True)
+    assert fp["modified"] == ["acl_arc/test.jsonl", "acl_arc/train.jsonl"] and fp["files"]["acl_arc/train.jsonl"] == data._md5(path)
+
+
+def test_fingerprint_of_the_real_data_is_the_registered_md5s(real):
+    fp = data.fingerprint("acl_sup,restaurant_sup", split_dev=True)
+    assert fp["modified"] == [] and len(fp["files"]) == 6
+    assert all(fp["files"][f"{folder}/{name}"] == src.md5 for (folder, name), src in data.SOURCES.items()
+               if folder in ("acl_arc", "semeval14_restaurant"))
 
 
 def test_fake_files_load_and_agnews_csv_quoting_is_honoured(fake):

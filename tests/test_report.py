@@ -1,43 +1,86 @@
-"""The chapters' helpers: the command a missing-runs note prints trains exactly what is missing."""
+"""The chapters' helpers: the command a missing-runs note prints trains exactly what is missing, and a setting added
+to RunConfig reaches the command line, the notebook checks and those commands without any other edit."""
 import re
 import shlex
+
+import dataclasses
 
 import pandas as pd
 import pytest
 
+from hwlib import experiments as E
 from hwlib import report as R
 from hwlib.__main__ import configs, parser
-from hwlib.train import RunConfig
+from hwlib.config import RunConfig, check_parameters, setting
 
 
-MIXED = (R.book_configs(["minilm-scratch"], ["full"], ["agnews_sup"], [2, 3])
-         + R.book_configs(["minilm"], ["adapter"], ["agnews_sup"], [1], learning_rate=1e-3)
-         + R.book_configs(["minilm"], ["adapter"], ["acl_sup", "agnews_sup"], [2, 3], learning_rate=1e-3))
+MIXED = (E.book_configs(["minilm-scratch"], ["full"], ["agnews_sup"], [2, 3])
+         + E.book_configs(["minilm"], ["adapter"], ["agnews_sup"], [1], learning_rate=1e-3)
+         + E.book_configs(["minilm"], ["adapter"], ["acl_sup", "agnews_sup"], [2, 3], learning_rate=1e-3))
 
 
 @pytest.mark.parametrize("missing", [
-    R.book_configs(["minilm"], ["adapter"], ["acl_sup", "restaurant_sup"], [3, 1], learning_rate=1e-3),
-    R.book_configs(["minilm", "minilm-scratch"], ["full"], ["agnews_sup"], [2], epochs=1, max_train_samples=32),
+    E.book_configs(["minilm"], ["adapter"], ["acl_sup", "restaurant_sup"], [3, 1], learning_rate=1e-3),
+    E.book_configs(["minilm", "minilm-scratch"], ["full"], ["agnews_sup"], [2], epochs=1, max_train_samples=32),
     [RunConfig(seed=2, group_by_length=False)],
     [RunConfig(seed=1, precision="fp32", max_eval_samples=16, max_length=128)],
     MIXED,
 ])
 def test_grid_commands_train_exactly_the_missing_runs(missing):
     trained = []
-    for cmd in R.grid_commands(missing):
+    for cmd in E.grid_commands(missing):
         argv = shlex.split(cmd)
         assert argv[:4] == ["python", "-m", "hwlib", "grid"]
         trained += configs(parser().parse_args(argv[3:]))
-        assert cmd in R.missing_note(missing)
+        assert cmd in E.missing_note(missing)
     assert sorted(map(repr, trained)) == sorted(map(repr, missing))  # each once, nothing beyond
 
 
-def test_every_setting_field_has_its_flag():
-    from hwlib.train import SETTING_FIELDS
+def test_every_field_has_its_flag_and_its_help():
+    subcommands = parser()._subparsers._group_actions[0].choices
+    for cmd in ("train", "grid"):
+        helps = {a.dest: a.help for a in subcommands[cmd]._actions}
+        for f in dataclasses.fields(RunConfig):
+            assert helps[f.name].startswith(f.metadata["help"]), (cmd, f.name)
 
-    flags = {a.dest for a in parser()._subparsers._group_actions[0].choices["grid"]._actions}
-    assert set(SETTING_FIELDS) <= flags
-    assert set(SETTING_FIELDS) <= set(RunConfig.__dataclass_fields__)
+
+@dataclasses.dataclass(frozen=True)
+class WithWarmup(RunConfig):
+    """RunConfig plus one new setting, declared as every field is: the whole change a new setting needs."""
+    warmup_ratio: float = setting(0.0, "fraction of the steps spent warming the learning rate up",
+                                  valid=lambda v: isinstance(v, float) and 0 <= v < 1, accepts="a number in [0, 1)")
+
+
+def test_a_new_field_reaches_the_cli_the_checks_and_the_commands(capsys):
+    with pytest.raises(SystemExit):
+        parser(WithWarmup).parse_args(["train", "--help"])
+    assert "--warmup-ratio WARMUP_RATIO" in capsys.readouterr().out
+    ns = parser(WithWarmup).parse_args(["train", "--warmup-ratio", "0.06", "--seed", "4"])
+    assert configs(ns, WithWarmup) == [WithWarmup(seed=4, warmup_ratio=0.06)]
+    wanted = E.book_configs(["minilm"], ["full"], ["acl_sup", "agnews_sup"], [2, 3], config_cls=WithWarmup,
+                            warmup_ratio=0.1)
+    cmds = E.grid_commands(wanted)
+    assert cmds == ["python -m hwlib grid --models minilm --methods full --datasets acl_sup agnews_sup --seeds 2 3 "
+                    "--warmup-ratio 0.1"]
+    assert configs(parser(WithWarmup).parse_args(shlex.split(cmds[0])[3:]), WithWarmup) == wanted
+    with pytest.raises(ValueError, match=re.escape("warmup_ratio=1.5 (a number in [0, 1))")):
+        WithWarmup(warmup_ratio=1.5)
+    with pytest.raises(ValueError, match=re.escape("head_warmup_ratio=-0.1: must be a number in [0, 1)")):
+        check_parameters(WithWarmup, head_warmup_ratio=-0.1)
+    assert WithWarmup().settings() == {} and WithWarmup(warmup_ratio=0.1).settings() == {"warmup_ratio": 0.1}
+
+
+def test_the_key_names_only_what_differs_from_the_defaults():
+    """Adding a setting (with its default) must not change the keys of the runs already stored."""
+    from hwlib.results import config_key
+
+    assert config_key(WithWarmup(seed=2)) == config_key(RunConfig(seed=2))
+    assert config_key(WithWarmup(seed=2, warmup_ratio=0.1)) != config_key(RunConfig(seed=2))
+
+
+def test_unknown_notebook_parameter_is_refused():
+    with pytest.raises(TypeError, match="'warmup' is not a setting of RunConfig"):
+        check_parameters(warmup=0.1)
 
 
 def test_trainer_default_learning_rate_is_the_trainers():
@@ -47,17 +90,17 @@ def test_trainer_default_learning_rate_is_the_trainers():
 
 
 def test_mixed_settings_get_one_command_each():
-    assert len(R.grid_commands(MIXED)) == 3
+    assert len(E.grid_commands(MIXED)) == 3
 
 
 def test_no_missing_runs():
-    assert R.missing_note([]) == "All requested runs are stored."
+    assert E.missing_note([]) == "All requested runs are stored."
 
 
 @pytest.mark.parametrize("bad", [0, -1e-3, 1.5, "1e-3", True])
 def test_bad_adapter_learning_rate_is_refused(bad):
     with pytest.raises(ValueError, match=f"adapter_learning_rate={bad!r}"):
-        R.validate(adapter_learning_rate=bad)
+        E.validate(adapter_learning_rate=bad)
 
 
 def test_at_floor_counts_seeds_that_predict_only_the_majority_class():
@@ -86,7 +129,7 @@ def test_batching_check_pairs_seeds():
 @pytest.mark.parametrize("bad", [[], [1, -2], [1.5], "1"])
 def test_bad_batching_seeds_are_refused(bad):
     with pytest.raises(ValueError, match=re.escape(f"batching_seeds={bad!r}")):
-        R.validate(batching_seeds=bad)
+        E.validate(batching_seeds=bad)
 
 
 def test_describe_gap_gives_the_signed_gaps():

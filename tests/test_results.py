@@ -1,12 +1,24 @@
-"""The run store: stable keys, round trips, atomic writes."""
+"""The run store: stable keys, round trips, atomic writes, and stored files that cannot be used are never used
+silently: not JSON, fields missing, another schema, or trained on data that differs from the data on disk now."""
 import json
 import os
+import re
+import shutil
 
 import pytest
 
 from hwlib import results
-from hwlib.results import ResultStore, config_key
-from hwlib.train import RunConfig
+from hwlib.config import RunConfig
+from hwlib.data import fingerprint
+from hwlib.results import REQUIRED, ResultStore, StoreError, config_key
+from hwlib.train import run
+
+DATA = {"files": {"semeval14_restaurant/test.json": "a" * 32, "semeval14_restaurant/train.json": "b" * 32},
+        "modified": []}
+
+
+def _record(accuracy=0.5):
+    return {**{k: {} for k in REQUIRED}, "metrics": {"accuracy": accuracy}}
 
 
 def test_key_is_stable_and_config_sensitive():
@@ -15,17 +27,18 @@ def test_key_is_stable_and_config_sensitive():
     assert config_key(a) != config_key(a.replace(seed=2))
     assert config_key(a) != config_key(a.replace(method="adapter"))
     assert config_key(a) != config_key(a.replace(learning_rate=1e-4))
+    assert config_key(a) == config_key(a.replace(adapter_size=8))  # no adapters in full fine-tuning: same run
 
 
 def test_round_trip(tmp_path):
     store = ResultStore(tmp_path)
     cfg = RunConfig(dataset="restaurant_sup", method="adapter", seed=3)
-    assert store.get(cfg) is None
-    path = store.put(cfg, {"config": {"x": 1}, "metrics": {"accuracy": 0.5}})
+    assert store.get(cfg, DATA) is None
+    path = store.put(cfg, _record(), DATA)
     assert path.name.startswith("minilm__restaurant_sup__adapter__s3__")
-    got = store.get(cfg)
-    assert got["metrics"] == {"accuracy": 0.5} and got["key"] == config_key(cfg)
-    assert store.get(cfg.replace(seed=4)) is None
+    got = store.get(cfg, DATA)
+    assert got["metrics"] == {"accuracy": 0.5} and got["key"] == config_key(cfg) and got["data"] == DATA
+    assert store.get(cfg.replace(seed=4), DATA) is None
     assert len(store.all()) == 1
 
 
@@ -39,17 +52,80 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(results.json, "dump", broken_dump)
     with pytest.raises(KeyboardInterrupt):
-        store.put(cfg, {"metrics": {}})
+        store.put(cfg, _record(), DATA)
     assert os.listdir(tmp_path) == []
-    assert store.get(cfg) is None
+    assert store.get(cfg, DATA) is None
 
 
-def test_old_schema_is_not_served(tmp_path):
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.write_text(p.read_text()[:40]), "is not valid JSON"),
+    (lambda p: p.write_text("[1, 2]"), "holds a JSON list, not a run record"),
+    (lambda p: p.write_text(json.dumps({k: v for k, v in json.loads(p.read_text()).items() if k != "metrics"})),
+     r"lacks the field\(s\) \['metrics'\]"),
+    (lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "schema": 1})), "has schema 1, but this hwlib"),
+])
+def test_an_unusable_run_file_names_the_file_and_the_way_out(tmp_path, damage, message):
     store = ResultStore(tmp_path)
-    cfg = RunConfig()
-    store.put(cfg, {"metrics": {}})
-    p = store.path(cfg)
-    rec = json.loads(p.read_text())
-    rec["schema"] = -1
-    p.write_text(json.dumps(rec))
-    assert store.get(cfg) is None
+    cfg = RunConfig(seed=2)
+    path = store.put(cfg, _record(), DATA)
+    damage(path)
+    with pytest.raises(StoreError, match=message) as err:
+        store.get(cfg, DATA)
+    text = str(err.value)
+    assert str(path) in text and "Remove" in text and "git checkout" in text
+    with pytest.raises(StoreError, match=re.escape(str(path))):
+        store.all()
+
+
+def test_a_run_trained_on_other_data_is_not_reused(tmp_path):
+    store = ResultStore(tmp_path)
+    cfg = RunConfig(seed=2)
+    store.put(cfg, _record(), DATA)
+    now = {**DATA, "files": {**DATA["files"], "semeval14_restaurant/test.json": "c" * 32}}
+    with pytest.raises(StoreError, match=r"differs from the files on disk now \(semeval14_restaurant/test.json: "
+                                         r"stored md5 \['a+'\], now \['c+'\]\).*retrain"):
+        store.get(cfg, now)
+
+
+def test_runs_on_modified_data_are_stored_apart(tmp_path):
+    store = ResultStore(tmp_path)
+    cfg = RunConfig(seed=2)
+    modified = {"files": {**DATA["files"], "semeval14_restaurant/test.json": "c" * 32},
+                "modified": ["semeval14_restaurant/test.json"]}
+    assert store.path(cfg, modified) != store.path(cfg, DATA)
+    store.put(cfg, _record(0.9), modified)
+    assert store.get(cfg, DATA) is None  # the original data's run is not replaced or shadowed
+    assert store.get(cfg, modified)["data"]["modified"] == ["semeval14_restaurant/test.json"]
+
+
+@pytest.fixture
+def cut_agnews(tmp_path, monkeypatch):
+    """A copy of the real data whose ag_news/test.csv is cut at a line boundary (7,000 of 7,600 rows)."""
+    src = os.environ.get("HWLIB_DATA_DIR")
+    if not src:
+        pytest.skip("needs the real data in HWLIB_DATA_DIR")
+    root = tmp_path / "data"
+    shutil.copytree(src, root)
+    csv = root / "ag_news" / "test.csv"
+    csv.write_text("".join(csv.read_text().splitlines(keepends=True)[:7000]))
+    monkeypatch.setenv("HWLIB_DATA_DIR", str(root))
+    return csv
+
+
+def test_a_cut_data_file_is_refused_and_a_stored_run_is_not_shown_for_it(cut_agnews, results_dir, monkeypatch):
+    from hwlib.data import DataError, SOURCES
+
+    cfg = RunConfig(dataset="agnews_sup")
+    with pytest.raises(DataError) as err:
+        run(cfg, train=False)
+    text = str(err.value)
+    assert str(cut_agnews) in text and SOURCES[("ag_news", "test.csv")].md5 in text
+    assert "HWLIB_ALLOW_MODIFIED_DATA=1" in text
+    # opted out: the data is used, marked as modified, and the runs of the original data are not offered for it
+    monkeypatch.setenv("HWLIB_ALLOW_MODIFIED_DATA", "1")
+    with pytest.warns(UserWarning, match="using modified data"):
+        fp = fingerprint("agnews_sup")
+    assert fp["modified"] == ["ag_news/test.csv"]
+    original = {"files": {"ag_news/test.csv": SOURCES[("ag_news", "test.csv")].md5}, "modified": []}
+    ResultStore().put(cfg, _record(), original)
+    assert run(cfg, train=False) is None

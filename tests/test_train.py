@@ -39,7 +39,8 @@ def test_record_has_metrics_curves_and_provenance(full_run):
     assert set(r["metrics"]) >= {"accuracy", "micro_f1", "macro_f1"}
     assert r["metrics"]["micro_f1"] == pytest.approx(r["metrics"]["accuracy"])  # single-label: micro-F1 = accuracy
     assert r["params"]["trainable"] == r["params"]["total"] > 20_000_000
-    assert r["data"] == {"train": 192, "test": 128, "num_labels": 4, "train_tokens_per_epoch": r["data"]["train_tokens_per_epoch"]}
+    assert {k: r["data"][k] for k in ("train", "test", "num_labels")} == {"train": 192, "test": 128, "num_labels": 4}
+    assert r["data"]["train_tokens_per_epoch"] > 192 * 10
     assert r["timing"]["train_examples_per_s"] > 0 and len(r["timing"]["epoch_s"]) == 2
     assert r["memory"]["peak_bytes"] > 100e6
     prov = r["provenance"]
@@ -49,10 +50,10 @@ def test_record_has_metrics_curves_and_provenance(full_run):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the per-run peak needs /proc/self/clear_refs")
 def test_peak_memory_belongs_to_the_run_not_to_the_process():
-    from hwlib.train import _peak_rss_bytes
+    from hwlib.record import peak_rss_bytes
 
     big = np.ones(4 * 10**9, dtype=np.uint8)  # an earlier 4 GB peak in the same process, as a grid's earlier run
-    high_water = _peak_rss_bytes()
+    high_water = peak_rss_bytes()
     del big
     r = finetune(RunConfig(dataset="agnews_sup", max_train_samples=32, max_eval_samples=32, epochs=1), progress=False)
     assert r["memory"]["kind"] == "run_peak_rss"
@@ -77,24 +78,38 @@ def test_same_seed_same_result():
     assert a["train_curve"] == b["train_curve"]
 
 
-def test_run_reuses_a_stored_run(results_dir, monkeypatch):
+def test_run_reuses_a_stored_run_and_trains_only_when_allowed(results_dir, monkeypatch):
+    from hwlib.data import fingerprint
+    from hwlib.results import REQUIRED
+
     store = ResultStore(results_dir / "runs")
     cfg = SMALL.replace(seed=7)
-    store.put(cfg, {"config": {}, "metrics": {"accuracy": 0.123}})
 
     def must_not_train(*a, **k):
-        raise AssertionError("trained although the run is stored")
+        raise AssertionError("trained although not allowed to")
 
     monkeypatch.setattr("hwlib.train.finetune", must_not_train)
-    assert run(cfg, store=store)["metrics"]["accuracy"] == 0.123
+    assert run(cfg, store=store, train=False) is None  # missing and not allowed to train: nothing happens
+    store.put(cfg, {**{k: {} for k in REQUIRED}, "metrics": {"accuracy": 0.123}}, fingerprint(cfg.dataset))
+    lines = []
+    assert run(cfg, store=store, train=False, log=lines.append)["metrics"]["accuracy"] == 0.123
+    assert lines == [f"stored: {store.path(cfg, fingerprint(cfg.dataset))}"]
     with pytest.raises(AssertionError, match="trained"):
         run(cfg, store=store, retrain=True)
+
+
+def test_record_keeps_the_data_it_was_trained_on(full_run):
+    from hwlib.data import SOURCES
+
+    assert full_run["data"]["files"] == {"ag_news/test.csv": SOURCES[("ag_news", "test.csv")].md5}
+    assert full_run["data"]["modified"] == []
 
 
 @pytest.mark.parametrize(
     "field, value",
     [("method", "lora"), ("dataset", "acl_sp"), ("epochs", 0), ("adapter_size", 0), ("batch_size", -1),
-     ("learning_rate", -1e-3), ("precision", "int8"), ("max_train_samples", 0)],
+     ("learning_rate", -1e-3), ("learning_rate", 2.0), ("precision", "int8"), ("max_train_samples", 0),
+     ("group_by_length", "no"), ("seed", True)],
 )
 def test_bad_config_is_refused_naming_the_value(field, value):
     with pytest.raises(ValueError, match=f"{field}={value!r}"):

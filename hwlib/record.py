@@ -1,0 +1,153 @@
+"""What a stored run holds besides its metrics: where and how it ran (device, precision, package versions), its
+peak memory, its epoch times, and the record itself, gathered from a ``Trainer`` after training.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import platform
+import resource
+import sys
+import time
+
+
+def device_and_precision(precision: str) -> tuple[str, str]:
+    """The device a run trains on, in words, and the precision ``"auto"`` resolves to there."""
+    import torch
+
+    if torch.cuda.is_available():
+        device = torch.cuda.get_device_name(0)
+        if precision == "auto":
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    else:
+        device = f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        if precision == "auto":
+            precision = "fp32"  # bench/throughput.py: bf16 autocast is not faster on this CPU for MiniLM
+    return device, precision
+
+
+def versions(packages=("torch", "transformers", "datasets")) -> dict:
+    """hwlib's, Python's and each package's version, as a run's provenance records them."""
+    import importlib
+
+    from . import __version__
+
+    return {"hwlib": __version__, **{p: importlib.import_module(p).__version__ for p in packages},
+            "python": sys.version.split()[0]}
+
+
+def world_size() -> int:
+    """Data-parallel processes (``torchrun`` sets ``WORLD_SIZE``)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+# ------------------------------------------------------------------------------------------------ peak memory
+def peak_rss_bytes() -> int:
+    """The kernel's high-water mark of this process's resident memory (Linux)."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+class PeakMemory:
+    """The peak memory of what runs inside ``with PeakMemory() as m:``; ``m.bytes`` and ``m.kind`` after it.
+
+    On a GPU: ``torch.cuda.max_memory_allocated`` (``cuda_max_allocated``). On a Linux CPU: the resident set's
+    high-water mark, reset first through ``/proc/self/clear_refs`` so that an earlier run of the same grid process
+    does not count (``run_peak_rss``); elsewhere the whole process's peak (``process_peak_rss``).
+    """
+
+    def __enter__(self):
+        import torch
+
+        self._cuda = torch.cuda.is_available()
+        if self._cuda:
+            torch.cuda.reset_peak_memory_stats()
+            self.kind = "cuda_max_allocated"
+        else:
+            self.kind = "run_peak_rss" if self._reset_rss() else "process_peak_rss"
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+
+        if self._cuda:
+            self.bytes = torch.cuda.max_memory_allocated()
+        elif self.kind == "run_peak_rss":
+            self.bytes = peak_rss_bytes()
+        else:
+            self.bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return False
+
+    @staticmethod
+    def _reset_rss() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            return True
+        except OSError:
+            return False
+
+
+def epoch_timer():
+    """A ``TrainerCallback`` that keeps each epoch's wall-clock seconds in ``.times``."""
+    from transformers import TrainerCallback
+
+    class EpochTimer(TrainerCallback):
+        def __init__(self):
+            self.times = []
+
+        def on_epoch_begin(self, args, state, control, **kw):
+            self._t = time.perf_counter()
+
+        def on_epoch_end(self, args, state, control, **kw):
+            self.times.append(time.perf_counter() - self._t)
+
+    return EpochTimer()
+
+
+# ------------------------------------------------------------------------------------------------ the record
+def build(config, trainer, train_out, tok, *, timer, memory: PeakMemory, started: float, data: dict) -> dict:
+    """The run record that ``ResultStore`` stores: configuration, final test metrics, the per-epoch evaluations and
+    the training-loss curve, data sizes and fingerprint, timing, parameter counts, memory and provenance."""
+    from .adapters import count_parameters
+
+    device, precision = device_and_precision(config.precision)
+    history = trainer.state.log_history
+    curve = [{"step": h["step"], "epoch": h["epoch"], "loss": h["loss"]} for h in history if "loss" in h]
+    evals = [
+        {"epoch": h["epoch"], **{k[5:]: h[k] for k in ("eval_loss", "eval_accuracy", "eval_micro_f1", "eval_macro_f1")}}
+        for h in history if "eval_accuracy" in h
+    ]
+    final = evals[-1]
+    runtime = float(train_out.metrics["train_runtime"])
+    real_tokens = int(sum(tok["train"]["length"]))
+    return {
+        "config": dataclasses.asdict(config),
+        "metrics": {k: float(final[k]) for k in ("accuracy", "micro_f1", "macro_f1")} | {"loss": float(final["loss"])},
+        "eval_history": evals,
+        "train_curve": curve,
+        "final_train_loss": float(sum(c["loss"] for c in curve[-5:]) / max(1, len(curve[-5:]))),
+        "mean_train_loss": float(train_out.training_loss),
+        "data": {"train": len(tok["train"]), "test": len(tok["test"]),
+                 "num_labels": tok["train"].features["label"].num_classes, "train_tokens_per_epoch": real_tokens,
+                 **data},
+        "timing": {
+            "train_runtime_s": runtime,
+            "train_examples_per_s": float(train_out.metrics["train_samples_per_second"]),
+            "train_tokens_per_s": real_tokens * config.epochs / runtime,
+            "epoch_s": timer.times,
+            "mean_epoch_s": sum(timer.times) / max(1, len(timer.times)),
+            "wall_s": time.perf_counter() - started,
+        },
+        "params": count_parameters(trainer.model),
+        "memory": {"peak_bytes": int(memory.bytes), "kind": memory.kind},
+        "provenance": {
+            **versions(),
+            "device": device,
+            "precision": precision,
+            "world_size": world_size(),
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "host": platform.node(),
+        },
+    }
