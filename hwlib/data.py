@@ -96,7 +96,7 @@ DATASET_NAMES = [f"{t}_{kind}" for t in TASKS for kind in ("sup", "fs")]
 _MD5_CACHE: dict[tuple, str] = {}
 
 
-def _md5(path: Path) -> str:
+def md5(path: Path) -> str:
     """The file's md5, remembered per (path, size, modification time) so that checking a file again is free."""
     st = os.stat(path)
     key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
@@ -140,7 +140,7 @@ def download(src: SourceFile, dest: Path, timeout: float = 60.0) -> Path:
         if expected is not None and expected.isdigit() and int(expected) != received:
             raise DataError(f"download of {src.folder}/{src.name} from {url} was cut short: {received} of "
                             f"{expected} bytes; refusing to use it (run again to retry)")
-        got = _md5(Path(tmp))
+        got = md5(Path(tmp))
         if got != src.md5:
             raise DataError(f"download of {src.folder}/{src.name} from {url} has md5 {got}, expected {src.md5}: "
                             f"refusing to use it")
@@ -172,7 +172,7 @@ def data_file(folder: str, name: str, data_dir: str | os.PathLike | None = None,
                 f"missing data file {path} (data directory {str(root)!r}, from {origin}). "
                 f"Copy {folder}/{name} there, or unset HWLIB_DATA_DIR to download it from {src.url}"
             )
-        got = _md5(path)
+        got = md5(path)
         if got != src.md5:
             if not modified_data_allowed(allow_modified):
                 raise DataError(
@@ -185,7 +185,7 @@ def data_file(folder: str, name: str, data_dir: str | os.PathLike | None = None,
                           f"(HWLIB_ALLOW_MODIFIED_DATA=1)", stacklevel=2)
         return path
     path = cache_dir() / folder / name
-    if path.is_file() and _md5(path) == src.md5:
+    if path.is_file() and md5(path) == src.md5:
         return path
     return download(src, path)  # absent, partial or corrupted: fetch again
 
@@ -194,7 +194,7 @@ def task_files(name: str, data_dir=None, split_dev: bool = False, allow_modified
     """split -> verified local path of every file that task ``name`` reads (see ``data_file``)."""
     base = name.rsplit("_", 1)[0]
     folder = TASKS[base][0]
-    return {split: data_file(folder, f, data_dir, allow_modified) for split, f in _task_files(base, split_dev).items()}
+    return {split: data_file(folder, f, data_dir, allow_modified) for split, f in task_file_names(base, split_dev).items()}
 
 
 def fingerprint(dataset_name, data_dir=None, split_dev: bool = False, allow_modified: bool | None = None) -> dict:
@@ -207,13 +207,13 @@ def fingerprint(dataset_name, data_dir=None, split_dev: bool = False, allow_modi
     for name in parse_names(dataset_name):
         for path in task_files(name, data_dir, split_dev, allow_modified).values():
             rel = f"{path.parent.name}/{path.name}"
-            files[rel] = _md5(path)
+            files[rel] = md5(path)
             if files[rel] != SOURCES[(path.parent.name, path.name)].md5:
                 modified.append(rel)
     return {"files": dict(sorted(files.items())), "modified": sorted(set(modified))}
 
 
-def _task_files(base: str, split_dev: bool) -> dict[str, str]:
+def task_file_names(base: str, split_dev: bool) -> dict[str, str]:
     """split -> file name in the task's folder (AG News has one file, split later)."""
     if base == "agnews":
         return {"all": "test.csv"}

@@ -47,7 +47,7 @@ def report_memory(method="full", params=P, adapter_params=None) -> dict:
     """The report's bytes by component. Full: every parameter pays weights, gradients, Adam and "activations, one
     times the parameters". Adapters: all ``params`` (the adapters counted inside them) keep weights and
     activations; only the adapters pay gradients and Adam states."""
-    _check(method)
+    check_method(method)
     params = sp.sympify(params)
     if method == "full":
         out = {k: params * v for k, v in REPORT_BYTES.items()}
@@ -240,14 +240,14 @@ def _bytes(item: Saved, r: Precision):
     return item.numel * {"act": r.activation, "mask": r.mask, "stat": 4, "index": 8}[item.kind]
 
 
-def _check(method):
+def check_method(method):
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
 
 def saved_tensors(group=LAYER, method="full", first=False, stats=True):
     """The items of ``group`` kept under ``method`` (``first``: the first layer, with adapters)."""
-    _check(method)
+    check_method(method)
     return [t for t in group if getattr(t, method) and not (method == "adapter" and first and t.prefix)
             and (stats or t.kind != "stat")]
 
@@ -276,7 +276,7 @@ def activation_bytes(precision="mixed", method="full", extras=True):
 
 def training_memory(encoder: Encoder, method="full", precision="mixed", adapter_size=64) -> dict:
     """Weights, gradients, optimizer states and activations (the last in b and s) of fine-tuning ``encoder``."""
-    _check(method)
+    check_method(method)
     if not isinstance(adapter_size, int) or adapter_size <= 0:
         raise ValueError(f"adapter size must be a positive integer, got {adapter_size!r}")
     base = encoder_parameters(pooler=True, head=True).subs(encoder.subs())

@@ -59,7 +59,7 @@ def step(encoder: memory.Encoder, method: str = "full", b: int = 8, s: int = 128
     A warm-up step creates the AdamW state; the measured step then starts from weights and optimizer state alone
     (gradients set to None). ``activations``: what the forward pass adds (what it saves for backward, plus logits and
     loss); ``gradients``: what the backward pass leaves; ``peak``: the step's high-water mark, optimizer included."""
-    memory._check(method)
+    memory.check_method(method)
     if autocast not in AUTOCAST:
         raise ValueError(f"unknown autocast {autocast!r}; choose from {AUTOCAST}")
     if optimizer not in OPTIMIZERS:

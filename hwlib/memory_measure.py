@@ -52,7 +52,7 @@ def load_minilm(method: str = "full", adapter_size: int = 64, attention: str = "
     from hwlib.models import load_model
     from transformers.utils import logging
 
-    memory._check(method)
+    memory.check_method(method)
     verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error()  # no load report ("classifier newly initialised") or progress bar in the book
     logging.disable_progress_bar()
@@ -186,7 +186,7 @@ def build_classifier(encoder: memory.Encoder, method: str = "full", adapter_size
     its (non-existent) pretrained weights."""
     from transformers import AutoModelForSequenceClassification
 
-    memory._check(method)
+    memory.check_method(method)
     torch.manual_seed(seed)
     with torch.device(device):
         model = AutoModelForSequenceClassification.from_config(hf_config(encoder))

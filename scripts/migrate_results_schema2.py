@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from hwlib.config import RunConfig
-from hwlib.data import SOURCES, TASKS, _task_files, parse_names
+from hwlib.data import SOURCES, TASKS, task_file_names, parse_names
 from hwlib.results import SCHEMA_VERSION, ResultStore, read_record
 
 
@@ -21,7 +21,7 @@ def original_fingerprint(dataset: str) -> dict:
     files = {}
     for name in parse_names(dataset):
         folder = TASKS[name.rsplit("_", 1)[0]][0]
-        for f in _task_files(name.rsplit("_", 1)[0], split_dev=False).values():
+        for f in task_file_names(name.rsplit("_", 1)[0], split_dev=False).values():
             files[f"{folder}/{f}"] = SOURCES[(folder, f)].md5
     return {"files": dict(sorted(files.items())), "modified": []}
 

@@ -118,7 +118,7 @@ def test_sources_registry_matches_the_local_copies(real):
     if not os.environ.get("HWLIB_DATA_DIR"):
         pytest.skip("checks the files in HWLIB_DATA_DIR (the cache is verified by md5 on every use)")
     for (folder, name), src in data.SOURCES.items():
-        assert data._md5(Path(os.environ["HWLIB_DATA_DIR"]) / folder / name) == src.md5, (folder, name)
+        assert data.md5(Path(os.environ["HWLIB_DATA_DIR"]) / folder / name) == src.md5, (folder, name)
 
 
 # ------------------------------------------------------------------------------------------------ few-shot
@@ -267,13 +267,13 @@ def test_a_local_file_that_is_not_the_original_is_refused(fake, monkeypatch):
     with pytest.raises(DataError) as err:
         get_dataset("acl_sup", SEP, data_dir=fake)
     text = str(err.value)
-    assert f"data file {path} (from the data_dir argument) has md5 {data._md5(path)}" in text
+    assert f"data file {path} (from the data_dir argument) has md5 {data.md5(path)}" in text
     assert f"the original acl_arc/train.jsonl has md5 {data.SOURCES[('acl_arc', 'train.jsonl')].md5}" in text
     assert "Restore it from https://" in text and "HWLIB_ALLOW_MODIFIED_DATA=1" in text
     with pytest.warns(UserWarning, match=r"using modified data: .*acl_arc/train\.jsonl"):
         assert len(get_dataset("acl_sup", SEP, data_dir=fake, allow_modified=True)["train"]) == 12
     fp = data.fingerprint("acl_sup", data_dir=fake, allow_modified=True)
-    assert fp["modified"] == ["acl_arc/test.jsonl", "acl_arc/train.jsonl"] and fp["files"]["acl_arc/train.jsonl"] == data._md5(path)
+    assert fp["modified"] == ["acl_arc/test.jsonl", "acl_arc/train.jsonl"] and fp["files"]["acl_arc/train.jsonl"] == data.md5(path)
 
 
 def test_fingerprint_of_the_real_data_is_the_registered_md5s(real):
@@ -409,7 +409,7 @@ def mirror(tmp_path, monkeypatch):
     """Fake files served on 127.0.0.1 and registered (md5) in SOURCES; downloads go to tmp_path/cache."""
     served = write_fake_data(tmp_path / "served")
     for key, src in list(data.SOURCES.items()):
-        monkeypatch.setitem(data.SOURCES, key, dataclasses.replace(src, md5=data._md5(served / key[0] / key[1])))
+        monkeypatch.setitem(data.SOURCES, key, dataclasses.replace(src, md5=data.md5(served / key[0] / key[1])))
     handler = type("Handler", (_Handler,), {"requests": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(served)))
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
