@@ -55,11 +55,13 @@ def _layers(model: nn.Module):
         ) from None
 
 
-def add_adapters(model: nn.Module, size: int = 64, train_layernorm: bool = False) -> nn.Module:
+def add_adapters(model: nn.Module, size: int = 64, train_layernorm: bool = False,
+                 train_pooler: bool = False) -> nn.Module:
     """Insert two adapters per layer and freeze everything but the adapters and the classification head.
 
     ``train_layernorm=True`` also trains the LayerNorms, as Houlsby et al. did; the report (and the default) keeps
-    them frozen. Returns the same model, modified in place.
+    them frozen. ``train_pooler=True`` also trains BERT's pooler (the dense + tanh layer the classifier reads), which
+    belongs to the head more than to the encoder. Returns the same model, modified in place.
     """
     if not isinstance(size, int) or size <= 0:
         raise ValueError(f"adapter size must be a positive integer, got {size!r}")
@@ -76,6 +78,7 @@ def add_adapters(model: nn.Module, size: int = 64, train_layernorm: bool = False
             "adapter" in name
             or name.startswith(head_prefixes)
             or (train_layernorm and "LayerNorm" in name)
+            or (train_pooler and name.startswith(f"{model.base_model_prefix}.pooler."))
         )
     return model
 

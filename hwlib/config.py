@@ -20,17 +20,23 @@ from dataclasses import dataclass, field
 
 from .data import DATASET_NAMES, parse_names
 
-METHODS = ("full", "adapter")
+METHODS = ("full", "adapter", "probe")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+POOLINGS = ("cls", "mean")
+TRAINED = ("full", "adapter")  # the methods that train the encoder's network with the Trainer
 
 
-def setting(default, help: str, *, valid=None, accepts: str = "", choices=None, axis: str | None = None):
+def setting(default, help: str, *, valid=None, accepts: str = "", choices=None, axis: str | None = None,
+            only: tuple[str, ...] | None = None):
     """A ``RunConfig`` field: ``valid(value) -> bool`` checks a value, ``accepts`` says in words what passes,
-    ``choices`` lists the accepted values, and ``axis`` names the plural flag a grid varies it with."""
+    ``choices`` lists the accepted values, ``axis`` names the plural flag a grid varies it with, and ``only`` the
+    methods it applies to (for the others it is reset to its default, so that one run has one key)."""
     if choices is not None:
         valid, accepts = (lambda v: v in choices), f"one of {tuple(choices)}"
+    if valid is None and isinstance(default, bool):
+        valid, accepts = (lambda v: isinstance(v, bool)), "True or False"
     return field(default=default, metadata={"help": help, "valid": valid, "accepts": accepts, "choices": choices,
-                                            "axis": axis})
+                                            "axis": axis, "only": only})
 
 
 def _integer(low):
@@ -43,6 +49,10 @@ def _optional(check):
 
 def _rate(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1
+
+
+def _fraction(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1
 
 
 def _names(v) -> bool:
@@ -58,8 +68,8 @@ class RunConfig:
     """One fine-tuning run. The defaults are the course's settings (batch size 16, 3 epochs, the rest at the
     ``Trainer``'s defaults), so a stored run's key names only what differs from them.
 
-    ``adapter_size`` and ``train_layernorm`` only matter for ``method="adapter"``; for ``"full"`` they are reset to
-    their defaults, so that the same run always has the same key in the store.
+    A setting that does not apply to the run's method (``adapter_size`` for full fine-tuning, the optimizer's settings
+    for the probe) is reset to its default, so that the same run always has the same key in the store.
     """
 
     model: str = setting("minilm", "minilm (the embedded all-MiniLM-L6-v2), minilm-scratch (its architecture, random "
@@ -70,37 +80,62 @@ class RunConfig:
                            "by ','", valid=_names, accepts=f"one of {DATASET_NAMES}, or several joined by ','",
                            axis="datasets")
     method: str = setting("full", "full: every weight trains; adapter: two bottleneck adapters per layer and the "
-                          "classification head train, the rest is frozen", choices=METHODS, axis="methods")
+                          "classification head train, the rest is frozen; probe: the frozen encoder's mean-pooled "
+                          "embeddings and a logistic regression (no fine-tuning)", choices=METHODS, axis="methods")
     adapter_size: int = setting(64, "bottleneck size m of each adapter (method adapter only)", valid=_integer(1),
-                                accepts="an integer >= 1")
+                                accepts="an integer >= 1", only=("adapter",))
     seed: int = setting(1, "seed of the new weights and of the data order", valid=_integer(0),
                         accepts="an integer >= 0", axis="seeds")
-    epochs: int = setting(3, "training epochs", valid=_integer(1), accepts="an integer >= 1")
+    epochs: int = setting(3, "training epochs (the most, with --patience)", valid=_integer(1),
+                          accepts="an integer >= 1", only=TRAINED)
     batch_size: int = setting(16, "examples per optimizer step (split over data-parallel processes)",
-                              valid=_integer(1), accepts="an integer >= 1")
+                              valid=_integer(1), accepts="an integer >= 1", only=TRAINED)
     learning_rate: float | None = setting(None, "peak learning rate (None: the Trainer's default, 5e-5)",
-                                          valid=_optional(_rate), accepts="None or a number between 0 and 1")
+                                          valid=_optional(_rate), accepts="None or a number between 0 and 1",
+                                          only=TRAINED)
     max_length: int = setting(256, "tokens kept per example (longer texts are truncated)", valid=_integer(8),
                               accepts="an integer >= 8")
     max_train_samples: int | None = setting(None, "train on a seeded sample of this many examples (smoke runs)",
                                             valid=_optional(_integer(1)), accepts="None or an integer >= 1")
     max_eval_samples: int | None = setting(None, "evaluate on a fixed sample of this many test examples",
                                            valid=_optional(_integer(1)), accepts="None or an integer >= 1")
-    train_layernorm: bool = setting(False, "adapters only: the encoder's LayerNorms train too",
-                                    valid=lambda v: isinstance(v, bool), accepts="True or False")
-    precision: str = setting("auto", "auto: bf16 (or fp16) autocast on a GPU, fp32 on a CPU", choices=PRECISIONS)
+    train_layernorm: bool = setting(False, "adapters only: the encoder's LayerNorms train too (as Houlsby et al.)",
+                                    only=("adapter",))
+    precision: str = setting("auto", "auto: bf16 (or fp16) autocast on a GPU, fp32 on a CPU", choices=PRECISIONS,
+                             only=TRAINED)
     group_by_length: bool = setting(True, "draw batches of similar lengths (bench/README.md: much faster on a CPU); "
-                                    "--no-group-by-length draws random batches",
-                                    valid=lambda v: isinstance(v, bool), accepts="True or False")
+                                    "--no-group-by-length draws random batches", only=TRAINED)
+    pooling: str = setting("cls", "what the classifier reads: cls, BERT's [CLS] pooler (the course's models); mean, "
+                           "the mean of the token vectors (what all-MiniLM-L6-v2 was trained for)", choices=POOLINGS,
+                           only=TRAINED)
+    warmup_ratio: float = setting(0.0, "fraction of the training steps over which the learning rate rises linearly "
+                                  "from 0 (then it decays linearly to 0, as by default)", valid=_fraction,
+                                  accepts="a number in [0, 1)", only=TRAINED)
+    weight_decay: float = setting(0.0, "AdamW's decoupled weight decay (the Trainer's default: 0)", valid=_fraction,
+                                  accepts="a number in [0, 1)", only=TRAINED)
+    train_pooler: bool = setting(False, "adapters only: BERT's pooler (the dense + tanh layer under the classifier, "
+                                 "part of the head) trains too", only=("adapter",))
+    class_weighted: bool = setting(False, "weigh each class by the inverse of its training frequency (in the loss; "
+                                   "probe: class_weight='balanced')")
+    select_on_dev: bool = setting(False, "evaluate on the dev split after every epoch (probe: for each "
+                                  "regularisation strength), keep the best by dev macro-F1, then read the test split "
+                                  "once; the course instead evaluates on test")
+    patience: int | None = setting(None, "with --select-on-dev: stop after this many epochs without a better dev "
+                                   "macro-F1 (None: train every epoch)", valid=_optional(_integer(1)),
+                                   accepts="None or an integer >= 1", only=TRAINED)
 
     def __post_init__(self):
         problems = [problem(f.name, getattr(self, f.name), type(self)) for f in dataclasses.fields(self)]
         problems = [p for p in problems if p]
+        if self.patience is not None and not self.select_on_dev:
+            problems.append(f"patience={self.patience!r} (early stopping needs select_on_dev=True)")
         if problems:
             raise ValueError("invalid RunConfig: " + "; ".join(problems))
-        if self.method == "full":  # adapter settings do not apply: one run, one key
-            object.__setattr__(self, "adapter_size", 64)
-            object.__setattr__(self, "train_layernorm", False)
+        for f in dataclasses.fields(self):  # settings that do not apply to this method: one run, one key
+            if f.metadata.get("only") and self.method not in f.metadata["only"]:
+                object.__setattr__(self, f.name, f.default)
+        if self.pooling == "mean":  # mean pooling replaces the pooler: nothing of it is left to train
+            object.__setattr__(self, "train_pooler", False)
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
@@ -183,3 +218,24 @@ def flags(config: RunConfig) -> list[str]:
         else:
             out += [_flag(name), f"{value:g}" if isinstance(value, float) else str(value)]
     return out
+
+
+def parse_value(name: str, text: str, cls=RunConfig):
+    """A field's value from its text on the command line (``"1e-4"``, ``"mean"``, ``"true"``, ``"none"``), checked."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if name not in fields:
+        raise ValueError(f"{name!r} is not a setting of {cls.__name__}: its fields are {list(fields)}")
+    typ = _value_type(typing.get_type_hints(cls)[name])
+    low = text.strip().lower()
+    try:
+        if low == "none":
+            value = None
+        elif typ is bool:
+            value = {"true": True, "false": False}[low]
+        else:
+            value = typ(text)
+    except (KeyError, ValueError):
+        raise ValueError(f"{name}={text!r}: must be {fields[name].metadata['accepts']}") from None
+    if (p := problem(name, value, cls)) is not None:
+        raise ValueError(p)
+    return value

@@ -19,6 +19,9 @@ Task names (the course's):
   (the aspect term first, then the sentence).
 * ``acl_sup``: ACL-ARC citation intent (6 labels), the release's train and test (``split_dev=True`` adds dev).
 * ``agnews_sup``: AG News ``test.csv`` (title + " " + description) split 9:1 with seed 2022: 6840 / 760.
+  AG News has no released dev split; ``split_dev=True`` carves one from those 6840 training rows (10 %, stratified by
+  label, seed ``AGNEWS_DEV_SEED``): 6156 train / 684 dev, the 760 test rows unchanged. It exists for choosing settings
+  (``RunConfig.select_on_dev``); the course's own split is the 6840 / 760 one.
 * ``*_fs``: few-shot: ``FEW_SHOT_PER_LABEL`` training examples per label, drawn with seed ``FEW_SHOT_SEED``; full test.
 * a list of names (or ``"a,b"``): the tasks concatenated, each task's labels offset past the previous ones.
 
@@ -42,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 AGNEWS_SPLIT_SEED = 2022
+AGNEWS_DEV_SEED = 2023
 FEW_SHOT_PER_LABEL = 8
 FEW_SHOT_SEED = 42
 
@@ -215,7 +219,7 @@ def fingerprint(dataset_name, data_dir=None, split_dev: bool = False, allow_modi
 
 def task_file_names(base: str, split_dev: bool) -> dict[str, str]:
     """split -> file name in the task's folder (AG News has one file, split later)."""
-    if base == "agnews":
+    if base == "agnews":  # one file, split in _build_task (a dev split is carved from train when asked for)
         return {"all": "test.csv"}
     ext = "jsonl" if base == "acl" else "json"
     return {split: f"{split}.{ext}" for split in (("train", "dev", "test") if split_dev else ("train", "test"))}
@@ -339,14 +343,17 @@ def few_shot(ds, per_label: int = FEW_SHOT_PER_LABEL, seed: int = FEW_SHOT_SEED)
     return ds.select(sorted(keep))
 
 
-def _build_task(base: str, files: dict[str, Path], sep_token: str):
+def _build_task(base: str, files: dict[str, Path], sep_token: str, split_dev: bool = False):
     import datasets
 
     names = TASKS[base][1]
     if base == "agnews":
         full = _rows_to_dataset(read_agnews(files["all"]), names)
         split = full.train_test_split(test_size=0.1, seed=AGNEWS_SPLIT_SEED)  # as datasets' ag_news in the course
-        return datasets.DatasetDict(train=split["train"], test=split["test"])
+        if not split_dev:
+            return datasets.DatasetDict(train=split["train"], test=split["test"])
+        dev = split["train"].train_test_split(test_size=0.1, seed=AGNEWS_DEV_SEED, stratify_by_column="label")
+        return datasets.DatasetDict(train=dev["train"], dev=dev["test"], test=split["test"])
     read = read_acl if base == "acl" else (lambda p: read_semeval(p, sep_token))
     return datasets.DatasetDict({split: _rows_to_dataset(read(path), names) for split, path in files.items()})
 
@@ -387,7 +394,7 @@ def get_dataset(dataset_name, sep_token: str, data_dir: str | os.PathLike | None
     parts = {}
     for name in names:
         base, kind = name.rsplit("_", 1)
-        dd = _build_task(base, files[name], sep_token)
+        dd = _build_task(base, files[name], sep_token, split_dev)
         if kind == "fs":
             dd["train"] = few_shot(dd["train"])
         parts[name] = dd

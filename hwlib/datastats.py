@@ -96,3 +96,18 @@ def aspect_term_report(dd, sep_token: str) -> "pandas.DataFrame":
         rows[split] = {"records": len(pairs), "distinct_sentences": len({s for _, s in pairs}),
                        "term_repeated_in_sentence": sum(s.count(t) > 1 for t, s in pairs)}
     return pd.DataFrame(rows).T
+
+
+def majority_floor(name: str) -> dict:
+    """Test accuracy and macro-F1 (points) of always predicting task ``name``'s most frequent training label: the
+    floor that a model which learned only the label frequencies reaches. Macro-F1 averages over the labels present
+    in the test split or predicted (scikit-learn's convention for the labels argument)."""
+    from sklearn.metrics import f1_score
+
+    from .data import get_dataset
+
+    dd = get_dataset(name, sep_token="[SEP]")
+    train, test = np.asarray(column(dd["train"], "label")), np.asarray(column(dd["test"], "label"))
+    pred = np.full_like(test, np.bincount(train).argmax())
+    return {"accuracy": 100 * float(np.mean(pred == test)),
+            "macro_f1": 100 * float(f1_score(test, pred, average="macro", labels=np.unique(np.r_[test, pred])))}

@@ -5,7 +5,10 @@ Nothing here needs pandas or matplotlib; the tables and figures made from the re
 """
 from __future__ import annotations
 
+import itertools
+import json
 import os
+from pathlib import Path
 
 from . import config as C
 from .config import RunConfig
@@ -127,3 +130,110 @@ def missing_note(missing) -> str:
     lines += ["", "Train them with the command(s) below (a grid skips stored runs), or run this notebook with papermill, "
               "which trains what is missing:", "", "```bash", *grid_commands(missing), "```"]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ sweeps and recipes
+def recipes_dir() -> Path:
+    from .results import default_results_dir
+
+    return default_results_dir() / "recipes"
+
+
+def parse_vary(items, config_cls=RunConfig) -> dict[str, list]:
+    """``["learning_rate=1e-4,3e-4", "pooling=cls,mean"]`` -> ``{"learning_rate": [1e-4, 3e-4], ...}``, each value
+    checked as its ``RunConfig`` field."""
+    out = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or not values:
+            raise ValueError(f"--vary {item!r}: write FIELD=VALUE,VALUE (for example learning_rate=1e-4,3e-4)")
+        out[name.strip()] = [C.parse_value(name.strip(), v, config_cls) for v in values.split(",")]
+    return out
+
+
+def sweep_configs(base, vary: dict) -> list[RunConfig]:
+    """Every configuration of ``base`` crossed with every combination of ``vary``, each choosing its epoch on dev."""
+    combos = [dict(zip(vary, values)) for values in itertools.product(*vary.values())] or [{}]
+    return [c.replace(select_on_dev=True, **combo) for c in base for combo in combos]
+
+
+def choose_recipes(records) -> list[dict]:
+    """Per model, method and dataset, the settings whose runs score the best mean dev macro-F1 (over their seeds),
+    with every candidate and the runs that scored it. Only dev scores are read: the test metrics play no part."""
+    groups: dict = {}
+    for rec in records:
+        c = RunConfig(**rec["config"])
+        key = (c.model, c.method, c.dataset)
+        settings = json.dumps(c.settings(), sort_keys=True)
+        groups.setdefault(key, {}).setdefault(settings, []).append(rec)
+    out = []
+    for (model, method, dataset), candidates in groups.items():
+        rows = [{"settings": json.loads(s), "dev_macro_f1": sum(r["selection"]["dev_macro_f1"] for r in recs) / len(recs),
+                 "runs": [{"seed": r["config"]["seed"], "key": r["key"], "dev_macro_f1": r["selection"]["dev_macro_f1"]}
+                          for r in recs]}
+                for s, recs in candidates.items()]
+        rows.sort(key=lambda r: -r["dev_macro_f1"])
+        out.append({"model": model, "method": method, "dataset": dataset, "settings": rows[0]["settings"],
+                    "dev_macro_f1": rows[0]["dev_macro_f1"], "candidates": rows})
+    return out
+
+
+def write_recipes(name: str, recipes: list[dict], command: str) -> Path:
+    """Add ``recipes`` to ``results/recipes/<name>.json`` (written atomically): a recipe for the same model, method
+    and dataset replaces the one there, the others stay, so sweeps over different methods or datasets can share a
+    name. Each recipe keeps the command of the sweep that chose it, and its date."""
+    import datetime as dt
+
+    from .results import write_json_atomic
+
+    path = recipes_dir() / f"{name}.json"
+    old = json.loads(path.read_text())["recipes"] if path.is_file() else []
+    date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    new = [r | {"command": command, "date": date} for r in recipes]
+    keys = {(r["model"], r["method"], r["dataset"]) for r in new}
+    kept = [r for r in old if (r["model"], r["method"], r["dataset"]) not in keys]
+    return write_json_atomic(path, {"name": name, "chosen_by": "mean dev macro-F1 over the sweep's seeds",
+                                    "recipes": kept + new})
+
+
+def recipe_configs(name: str, pairs, datasets, seeds) -> list[RunConfig]:
+    """The seeds of the recipes chosen by sweep ``name`` for each (model, method) of ``pairs`` and each dataset, in
+    grid order; a recipe that the sweep did not choose is an error naming it and the sweep to run."""
+    path = recipes_dir() / f"{name}.json"
+    if not path.is_file():
+        raise ValueError(f"no recipe file {path}: run `python -m hwlib sweep --name {name} ...` first")
+    chosen = {(r["model"], r["method"], r["dataset"]): r["settings"] for r in json.loads(path.read_text())["recipes"]}
+    missing = [k for k in itertools.product(pairs, datasets) if (*k[0], k[1]) not in chosen]
+    if missing:
+        raise ValueError(f"{path} has no recipe for {[f'{m} {meth} {d}' for (m, meth), d in missing]}; it has "
+                         f"{sorted(' '.join(k) for k in chosen)}")
+    return [RunConfig(model=m, method=meth, dataset=d, seed=s, **chosen[(m, meth, d)])
+            for s in seeds for d in datasets for m, meth in pairs]
+
+
+# ------------------------------------------------------------------------------------------------ what is stored
+def stored_groups(store=None) -> list[dict]:
+    """One entry per stored configuration (all seeds together): model, method, dataset, the settings that differ
+    from the course's, how many seeds, accuracy and macro-F1 mean and standard deviation (points), and ``at_floor``:
+    true when every seed scores exactly the majority-class floor (within 0.05 points, in both metrics)."""
+    import statistics
+
+    from .datastats import majority_floor
+    from .results import ResultStore
+
+    groups: dict = {}
+    for rec in (store or ResultStore()).all():
+        c = RunConfig(**rec["config"])
+        key = (c.model, c.method, c.dataset, json.dumps(c.settings(), sort_keys=True))
+        groups.setdefault(key, []).append(rec["metrics"])
+    floors, out = {}, []
+    for (model, method, dataset, settings), ms in groups.items():
+        floor = floors.setdefault(dataset, majority_floor(dataset))
+        acc, f1 = [100 * m["accuracy"] for m in ms], [100 * m["macro_f1"] for m in ms]
+        std = (lambda v: statistics.stdev(v) if len(v) > 1 else None)
+        out.append({"model": model, "method": method, "dataset": dataset, "settings": json.loads(settings),
+                    "seeds": len(ms), "accuracy_mean": statistics.fmean(acc), "accuracy_std": std(acc),
+                    "macro_f1_mean": statistics.fmean(f1), "macro_f1_std": std(f1),
+                    "at_floor": all(abs(a - floor["accuracy"]) < 0.05 and abs(f - floor["macro_f1"]) < 0.05
+                                    for a, f in zip(acc, f1))})
+    return out

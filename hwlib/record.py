@@ -107,9 +107,14 @@ def epoch_timer():
 
 
 # ------------------------------------------------------------------------------------------------ the record
-def build(config, trainer, train_out, tok, *, timer, memory: PeakMemory, started: float, data: dict) -> dict:
-    """The run record that ``ResultStore`` stores: configuration, final test metrics, the per-epoch evaluations and
-    the training-loss curve, data sizes and fingerprint, timing, parameter counts, memory and provenance."""
+def build(config, trainer, train_out, tok, *, timer, memory: PeakMemory, started: float, data: dict,
+          test: dict | None = None) -> dict:
+    """The run record that ``ResultStore`` stores: configuration, test metrics, the per-epoch evaluations and the
+    training-loss curve, data sizes and fingerprint, timing, parameter counts, memory and provenance.
+
+    Without ``test`` the per-epoch evaluations were on the test split and the metrics are the last epoch's (the
+    course's procedure). With ``test`` (the one test evaluation of a run that chose its epoch on dev) the per-epoch
+    evaluations are the dev curve, and ``selection`` says which epoch was kept."""
     from .adapters import count_parameters
 
     device, precision = device_and_precision(config.precision)
@@ -119,35 +124,41 @@ def build(config, trainer, train_out, tok, *, timer, memory: PeakMemory, started
         {"epoch": h["epoch"], **{k[5:]: h[k] for k in ("eval_loss", "eval_accuracy", "eval_micro_f1", "eval_macro_f1")}}
         for h in history if "eval_accuracy" in h
     ]
-    final = evals[-1]
+    if test is None:
+        final, selection = evals[-1], None
+    else:
+        final = {k[5:]: v for k, v in test.items() if k.startswith("test_")}
+        best = max(evals, key=lambda e: e["macro_f1"])  # the first of equals, as the Trainer keeps it
+        selection = {"split": "dev", "metric": "macro_f1", "chosen_epoch": best["epoch"],
+                     "dev_macro_f1": best["macro_f1"], "dev_accuracy": best["accuracy"], "epochs_run": len(evals)}
     runtime = float(train_out.metrics["train_runtime"])
     real_tokens = int(sum(tok["train"]["length"]))
     return {
         "config": dataclasses.asdict(config),
         "metrics": {k: float(final[k]) for k in ("accuracy", "micro_f1", "macro_f1")} | {"loss": float(final["loss"])},
+        **({"selection": selection} if selection else {}),
         "eval_history": evals,
         "train_curve": curve,
         "final_train_loss": float(sum(c["loss"] for c in curve[-5:]) / max(1, len(curve[-5:]))),
         "mean_train_loss": float(train_out.training_loss),
-        "data": {"train": len(tok["train"]), "test": len(tok["test"]),
+        "data": {"train": len(tok["train"]), "test": len(tok["test"]), **({"dev": len(tok["dev"])} if "dev" in tok else {}),
                  "num_labels": tok["train"].features["label"].num_classes, "train_tokens_per_epoch": real_tokens,
                  **data},
         "timing": {
             "train_runtime_s": runtime,
             "train_examples_per_s": float(train_out.metrics["train_samples_per_second"]),
-            "train_tokens_per_s": real_tokens * config.epochs / runtime,
+            "train_tokens_per_s": real_tokens * len(timer.times) / runtime,
             "epoch_s": timer.times,
             "mean_epoch_s": sum(timer.times) / max(1, len(timer.times)),
             "wall_s": time.perf_counter() - started,
         },
         "params": count_parameters(trainer.model),
         "memory": {"peak_bytes": int(memory.bytes), "kind": memory.kind},
-        "provenance": {
-            **versions(),
-            "device": device,
-            "precision": precision,
-            "world_size": world_size(),
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "host": platform.node(),
-        },
+        "provenance": provenance(device, precision),
     }
+
+
+def provenance(device: str, precision: str) -> dict:
+    """Where and how a run was made: package versions, device, precision, processes, date (UTC) and host."""
+    return {**versions(), "device": device, "precision": precision, "world_size": world_size(),
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "host": platform.node()}

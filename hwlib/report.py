@@ -189,19 +189,10 @@ def describe_gap(gap: pd.DataFrame, df: pd.DataFrame) -> str:
 
 def majority_baseline(task_names) -> pd.DataFrame:
     """Test accuracy and macro-F1 (points) of always predicting the most frequent training label: the floor a
-    model that learned nothing reaches."""
-    from sklearn.metrics import f1_score
+    model that learned nothing reaches (``hwlib.datastats.majority_floor``)."""
+    from .datastats import majority_floor
 
-    from .data import get_dataset
-
-    rows = {}
-    for name in task_names:
-        dd = get_dataset(name, sep_token="[SEP]")
-        train, test = np.asarray(dd["train"]["label"][:]), np.asarray(dd["test"]["label"][:])
-        pred = np.full_like(test, np.bincount(train).argmax())
-        rows[name] = {"accuracy": 100 * float(np.mean(pred == test)),
-                      "macro_f1": 100 * f1_score(test, pred, average="macro", labels=np.unique(np.r_[test, pred]))}
-    return pd.DataFrame(rows).T.round(2)
+    return pd.DataFrame({name: majority_floor(name) for name in task_names}).T.round(2)
 
 
 def at_floor(df: pd.DataFrame, tol=0.05) -> pd.DataFrame:

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hwlib import data, datastats
@@ -56,7 +57,10 @@ EXPECTED = {
         "train": [779, 579, 2094], "dev": [26, 54, 70], "test": [196, 196, 728]}),
     "laptop_sup": (POLARITY_LABELS, {"train": [800, 433, 930], "dev": [66, 27, 57], "test": [128, 169, 341]}),
     # SOURCE.md: 1900 per class in test.csv; the per-split counts are those of the seeded 9:1 split
-    "agnews_sup": (AGNEWS_LABELS, {"train": [1723, 1692, 1711, 1714], "test": [177, 208, 189, 186]}),
+    # with split_dev=True the dev split (stratified, seed AGNEWS_DEV_SEED) is carved from the course's training split,
+    # whose counts are [1723, 1692, 1711, 1714] (test_agnews_dev_is_carved_from_train_and_leaves_test_alone)
+    "agnews_sup": (AGNEWS_LABELS, {"train": [1551, 1523, 1540, 1542], "dev": [172, 169, 171, 172],
+                                   "test": [177, 208, 189, 186]}),
 }
 
 
@@ -166,10 +170,18 @@ def test_aggregation_offsets_labels_and_keeps_names(real):
 
 
 def test_aggregation_with_dev_keeps_the_tasks_that_have_one(real):
-    agg = get_dataset(["acl_sup", "agnews_sup"], SEP, split_dev=True)
+    agg = get_dataset(["acl_sup", "laptop_sup"], SEP, split_dev=True)
     assert list(agg) == ["train", "dev", "test"]
-    assert len(agg["dev"]) == 114 and max(agg["dev"]["label"][:]) < len(ACL_LABELS)  # AG News has no dev split
-    assert len(agg["train"]) == 1688 + 6840
+    assert len(agg["dev"]) == 114 + 150 and len(agg["train"]) == 1688 + 2163
+
+
+def test_agnews_dev_is_carved_from_train_and_leaves_test_alone(real):
+    plain, dev = real("agnews_sup"), real("agnews_sup", split_dev=True)
+    assert (len(dev["train"]), len(dev["dev"]), len(dev["test"])) == (6156, 684, 760)
+    assert dev["test"]["text"][:] == plain["test"]["text"][:]
+    assert sorted(dev["train"]["text"][:] + dev["dev"]["text"][:]) == sorted(plain["train"]["text"][:])
+    assert np.bincount(plain["train"]["label"][:]).tolist() == [1723, 1692, 1711, 1714]
+    assert dev["dev"]["text"][:] == get_dataset("agnews_sup", SEP, split_dev=True)["dev"]["text"][:]  # deterministic
 
 
 # ------------------------------------------------------------------------------------------------ statistics
