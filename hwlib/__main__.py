@@ -67,6 +67,8 @@ def configs(ns, config_cls=C.RunConfig) -> list:
     if ns.jobs < 1:
         raise ValueError(f"jobs={ns.jobs} (an integer >= 1)")
     pairs = PRESETS[ns.preset] if ns.preset else list(itertools.product(ns.model, ns.method))
+    if ns.command == "sweep":
+        settings["select_on_dev"] = True  # a sweep chooses on dev, never on test
     if getattr(ns, "recipe", None):
         return E.recipe_configs(ns.recipe, pairs, ns.dataset, ns.seed)
     # seed-major: every (model, method, dataset) gets seed 1 before any gets seed 2
