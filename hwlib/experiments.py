@@ -207,8 +207,14 @@ def recipe_configs(name: str, pairs, datasets, seeds) -> list[RunConfig]:
     if missing:
         raise ValueError(f"{path} has no recipe for {[f'{m} {meth} {d}' for (m, meth), d in missing]}; it has "
                          f"{sorted(' '.join(k) for k in chosen)}")
-    return [RunConfig(model=m, method=meth, dataset=d, seed=s, **chosen[(m, meth, d)])
-            for s in seeds for d in datasets for m, meth in pairs]
+    return tuned_configs([{"model": m, "method": meth, "dataset": d, "settings": chosen[(m, meth, d)]}
+                          for d in datasets for m, meth in pairs], seeds)
+
+
+def tuned_configs(recipes, seeds) -> list[RunConfig]:
+    """The runs of each recipe (``choose_recipes``' output, or a recipe file's) for ``seeds``, seed-major."""
+    return [RunConfig(model=r["model"], method=r["method"], dataset=r["dataset"], seed=s, **r["settings"])
+            for s in seeds for r in recipes]
 
 
 # ------------------------------------------------------------------------------------------------ what is stored

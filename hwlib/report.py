@@ -244,3 +244,79 @@ def batching_checks(datasets, seeds, model="minilm", **settings) -> pd.DataFrame
     if not out:
         return pd.DataFrame({"note": [f"no dataset of {list(E.BATCHING_DATASETS)} is among those shown"]})
     return pd.concat(out, names=["dataset"])
+
+
+# ------------------------------------------------------------------------------------------------ beyond the course
+RECIPE_COLUMNS = ["model", "method", "dataset", "seed", "pooling", "learning_rate", "train_pooler", "epochs",
+                  "chosen_epoch", "epochs_run", "dev_macro_f1", "accuracy", "macro_f1", "train_min", "device"]
+
+
+def recipe_frame(records) -> pd.DataFrame:
+    """One row per run with the settings a recipe varies, the test metrics (points), what was chosen on dev and
+    what the run cost (minutes of training on its device)."""
+    rows = []
+    for r in records:
+        c, sel = r["config"], r.get("selection", {})
+        rows.append({
+            "model": c["model"], "method": c["method"], "dataset": c["dataset"], "seed": c["seed"],
+            "pooling": c.get("pooling", "cls"),
+            "learning_rate": c.get("learning_rate") or TRAINER_DEFAULT_LR,
+            "train_pooler": c.get("train_pooler", False), "epochs": c["epochs"],
+            "chosen_epoch": sel.get("chosen_epoch"), "epochs_run": sel.get("epochs_run", len(r["eval_history"])),
+            "dev_macro_f1": 100 * sel["dev_macro_f1"] if "dev_macro_f1" in sel else np.nan,
+            **{m: 100 * r["metrics"][m] for m in ("accuracy", "macro_f1")},
+            "train_min": r["timing"]["train_runtime_s"] / 60, "device": r["provenance"]["device"],
+        })
+    return pd.DataFrame(rows, columns=RECIPE_COLUMNS)
+
+
+def plot_dev_curves(records, label=lambda c: f"{c['method']} {c.get('pooling', 'cls')} lr={c['learning_rate']:g}",
+                    ax=None, floor: float | None = None):
+    """Dev macro-F1 after every epoch, one line per run (runs that chose their epoch on dev); the chosen epoch
+    marked with a dot, the majority floor dashed."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.4), dpi=90)
+    for i, r in enumerate(rec for rec in records if "selection" in rec):
+        ep = [e["epoch"] for e in r["eval_history"]]
+        f1 = [100 * e["macro_f1"] for e in r["eval_history"]]
+        line, = ax.plot(ep, f1, marker=".", ms=3, label=label(r["config"]), color=f"C{i}")
+        ax.plot(r["selection"]["chosen_epoch"], 100 * r["selection"]["dev_macro_f1"], "o", color=line.get_color())
+    if floor is not None:
+        ax.axhline(floor, color="gray", ls="--", lw=1, label="majority floor")
+    ax.set(xlabel="epoch", ylabel="dev macro-F1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame, col: str = "macro_f1", level: float = 0.95) -> dict:
+    """``a - b`` over the seeds both have (same seed, same data order and head initialisation): mean, standard
+    deviation, number of pairs and a Student-t interval for the mean difference."""
+    from scipy import stats
+
+    seeds = sorted(set(a.seed) & set(b.seed))
+    d = (a.set_index("seed").loc[seeds, col] - b.set_index("seed").loc[seeds, col]).to_numpy(dtype=float)
+    out = {"pairs": len(seeds), "mean": float(d.mean()) if len(d) else np.nan,
+           "std": float(d.std(ddof=1)) if len(d) > 1 else np.nan, "low": np.nan, "high": np.nan}
+    if len(d) > 1:
+        half = stats.t.ppf(0.5 + level / 2, len(d) - 1) * out["std"] / np.sqrt(len(d))
+        out["low"], out["high"] = out["mean"] - half, out["mean"] + half
+    return out
+
+
+def cost(records) -> pd.DataFrame:
+    """What training took, per device: runs, hours of wall-clock time, and CPU-hours (wall time x the torch threads
+    the run used; on a GPU, GPU-hours)."""
+    import re
+
+    rows = []
+    for r in records:
+        device, hours = r["provenance"]["device"], r["timing"]["wall_s"] / 3600
+        threads = re.search(r"(\d+) threads", device)
+        rows.append({"device": device, "hours": hours, "cpu_or_gpu_hours": hours * (int(threads[1]) if threads else 1)})
+    if not rows:
+        return pd.DataFrame(columns=["runs", "hours", "cpu_or_gpu_hours"])
+    g = pd.DataFrame(rows).groupby("device")
+    return pd.concat([g.size().rename("runs"), g[["hours", "cpu_or_gpu_hours"]].sum()], axis=1).round(2)

@@ -85,3 +85,15 @@ def test_bad_parameters_stop_in_the_first_cell(results_dir, tmp_path, params, me
 def test_task2_refuses_an_unknown_profile(results_dir, tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match="profile='gpu'"):
         _execute("task2", tmp_path, profile="gpu")
+
+
+def test_recipes_chapter_sweeps_chooses_on_dev_and_trains_the_seeds(trainable, tmp_path):
+    nb = _execute("recipes", tmp_path, dataset="acl", budget={"select_on_dev": True, "epochs": 2, "patience": 1},
+                  grids={"full": {"learning_rate": [1e-4]}, "adapter": {"learning_rate": [1e-3], "pooling": ["mean", "cls"]}},
+                  seeds=[1, 2], probe_datasets=["acl"], max_train_samples=32, max_eval_samples=32)
+    runs = _stored(trainable)
+    # the probe; the sweep (seed 1): one full, two adapter candidates; the chosen recipes on seed 2: full and adapter
+    assert sorted(r["config"]["method"] for r in runs) == ["adapter"] * 3 + ["full"] * 2 + ["probe"]
+    assert all(r["config"]["select_on_dev"] and "selection" in r for r in runs)
+    text = _text(nb)
+    assert "3 of 3 sweep runs available" in text and "4 of 4 runs of the chosen recipes available" in text
