@@ -146,3 +146,22 @@ def test_batching_checks_pair_only_stored_runs(results_dir):
     t = R.batching_checks(["acl_sup"], [1, 2])  # an empty store: nothing to pair, and nothing trained
     assert "no seed has both" in t.loc["acl_sup"].note.iloc[0]
     assert not (results_dir / "runs").exists()
+
+
+def test_a_gap_resting_on_runs_at_the_floor_is_not_testable():
+    from hwlib.claims import check_claims
+
+    floor = R.majority_baseline(["restaurant_sup"]).loc["restaurant_sup"]
+    cols = R.runs_frame([]).columns
+    rows = [("full", s, 80.0 + s, 68.0, 0.4) for s in (1, 2, 3)]
+    rows += [("adapter", s, floor.accuracy, floor.macro_f1, 0.8) for s in (1, 2, 3)]
+    df = pd.DataFrame([{**dict.fromkeys(cols), "model": "minilm", "method": m, "learning_rate": 5e-5,
+                        "dataset": "restaurant_sup", "seed": s, "accuracy": a, "macro_f1": f, "final_train_loss": loss,
+                        "trainable_pct": 2.5, "epoch_s": 1.0, "peak_memory_gb": float("nan")}
+                       for m, s, a, f, loss in rows])
+    v = check_claims(df).set_index("claim")
+    row = v.loc["adapters lose about 0.5 points of accuracy on restaurant_sup"]
+    assert row.verdict == "not testable here" and "every adapter seed predicts the majority class" in row.why
+    df.loc[df.seed == 3, "accuracy"] += 3  # one adapter seed learned something: the gap is testable again
+    df.loc[(df.method == "adapter") & (df.seed == 3), "macro_f1"] += 10
+    assert check_claims(df).set_index("claim").loc[row.name].verdict in ("holds", "does not hold")
