@@ -52,19 +52,15 @@ def probe(config) -> dict:
 
     from . import record
     from .adapters import count_parameters
-    from .data import fingerprint, get_dataset
+    from .data import fingerprint
     from .models import load_model, load_tokenizer
+    from .train import load_splits
 
     started = time.perf_counter()
     data = fingerprint(config.dataset, split_dev=config.select_on_dev)
     with record.PeakMemory() as memory:
         tokenizer = load_tokenizer(config.model)
-        dd = get_dataset(config.dataset, sep_token=tokenizer.sep_token, split_dev=config.select_on_dev)
-        if config.max_train_samples is not None and config.max_train_samples < len(dd["train"]):
-            dd["train"] = dd["train"].shuffle(seed=config.seed).select(range(config.max_train_samples))
-        for split in ("dev", "test"):
-            if split in dd and config.max_eval_samples is not None and config.max_eval_samples < len(dd[split]):
-                dd[split] = dd[split].shuffle(seed=0).select(range(config.max_eval_samples))
+        dd = load_splits(config, tokenizer.sep_token)
         num_labels = dd["train"].features["label"].num_classes
         model, _ = load_model(config.model, num_labels=num_labels, seed=config.seed, tokenizer=tokenizer)
         encoder = model.base_model

@@ -26,21 +26,29 @@ def _metrics(eval_pred):
     }
 
 
-def prepare(config: RunConfig):
-    """Model (mean-pooled and with adapters if asked), tokenizer, and the tokenized splits for ``config``: train and
-    test, and dev when the run selects its epoch on dev."""
-    from .adapters import add_adapters
+def load_splits(config: RunConfig, sep_token: str):
+    """The run's splits: train and test, dev too when the run selects on dev; ``max_train_samples`` draws a seeded
+    sample of train, ``max_eval_samples`` a fixed sample of dev and test."""
     from .data import get_dataset
-    from .heads import use_mean_pooling
-    from .models import load_model, load_tokenizer
 
-    tokenizer = load_tokenizer(config.model)  # its sep_token joins SemEval's aspect term and sentence
-    dd = get_dataset(config.dataset, sep_token=tokenizer.sep_token, split_dev=config.select_on_dev)
+    dd = get_dataset(config.dataset, sep_token=sep_token, split_dev=config.select_on_dev)
     if config.max_train_samples is not None and config.max_train_samples < len(dd["train"]):
         dd["train"] = dd["train"].shuffle(seed=config.seed).select(range(config.max_train_samples))
     for split in ("dev", "test"):
         if split in dd and config.max_eval_samples is not None and config.max_eval_samples < len(dd[split]):
             dd[split] = dd[split].shuffle(seed=0).select(range(config.max_eval_samples))
+    return dd
+
+
+def prepare(config: RunConfig):
+    """Model (mean-pooled and with adapters if asked), tokenizer, and the tokenized splits for ``config``: train and
+    test, and dev when the run selects its epoch on dev."""
+    from .adapters import add_adapters
+    from .heads import use_mean_pooling
+    from .models import load_model, load_tokenizer
+
+    tokenizer = load_tokenizer(config.model)  # its sep_token joins SemEval's aspect term and sentence
+    dd = load_splits(config, tokenizer.sep_token)
     num_labels = dd["train"].features["label"].num_classes
     model, _ = load_model(config.model, num_labels=num_labels, seed=config.seed, tokenizer=tokenizer)
     if config.pooling == "mean":
