@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
+C_GRID = (1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0)
 
 
 def embed(model, tokenizer, texts, max_length: int = 256, batch_size: int = 64) -> np.ndarray:
