@@ -111,3 +111,13 @@ def majority_floor(name: str) -> dict:
     pred = np.full_like(test, np.bincount(train).argmax())
     return {"accuracy": 100 * float(np.mean(pred == test)),
             "macro_f1": 100 * float(f1_score(test, pred, average="macro", labels=np.unique(np.r_[test, pred])))}
+
+
+def label_entropy(name: str) -> float:
+    """Entropy (nats) of task ``name``'s training label distribution: the cross-entropy of predicting the label
+    frequencies for every example, where the training loss of a model that learned nothing else levels off."""
+    from .data import get_dataset
+
+    counts = np.bincount(np.asarray(column(get_dataset(name, sep_token="[SEP]")["train"], "label")))
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())

@@ -220,7 +220,8 @@ def tuned_configs(recipes, seeds) -> list[RunConfig]:
 # ------------------------------------------------------------------------------------------------ what is stored
 def stored_groups(store=None) -> list[dict]:
     """One entry per stored configuration (all seeds together): model, method, dataset, the settings that differ
-    from the course's, how many seeds, accuracy and macro-F1 mean and standard deviation (points), and ``at_floor``:
+    from the course's (and ``modified_data``, the files that differ from the originals, for runs on modified data),
+    how many seeds, accuracy and macro-F1 mean and standard deviation (points), and ``at_floor``:
     true when every seed scores exactly the majority-class floor (within 0.05 points, in both metrics)."""
     import statistics
 
@@ -230,7 +231,8 @@ def stored_groups(store=None) -> list[dict]:
     groups: dict = {}
     for rec in (store or ResultStore()).all():
         c = RunConfig(**rec["config"])
-        key = (c.model, c.method, c.dataset, json.dumps(c.settings(), sort_keys=True))
+        modified = {"modified_data": rec["data"]["modified"]} if rec["data"]["modified"] else {}
+        key = (c.model, c.method, c.dataset, json.dumps(c.settings() | modified, sort_keys=True))
         groups.setdefault(key, []).append(rec["metrics"])
     floors, out = {}, []
     for (model, method, dataset, settings), ms in groups.items():

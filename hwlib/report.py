@@ -94,8 +94,10 @@ def loss_curves(records) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "method", "dataset", "seed", "step", "epoch", "loss"])
 
 
-def plot_loss_curves(records, hue=("model", "method"), axes=None, smooth=5):
-    """One panel per dataset; one line per ``hue`` group (mean over seeds, shaded min-max)."""
+def plot_loss_curves(records, hue=("model", "method"), axes=None, smooth=5, entropy: bool = True):
+    """One panel per dataset; one line per ``hue`` group (mean over seeds, shaded min-max). With ``entropy``, the
+    entropy of the training labels is drawn dashed: the loss of a model that predicts the label frequencies for
+    every example, so a curve that flattens there has learned only those frequencies."""
     import matplotlib.pyplot as plt
 
     curves = loss_curves(records)
@@ -111,6 +113,10 @@ def plot_loss_curves(records, hue=("model", "method"), axes=None, smooth=5):
             label = " ".join(key) if isinstance(key, tuple) else str(key)
             line, = ax.plot(wide.index, wide.mean(axis=1), label=f"{label} ({wide.shape[1]} seeds)")
             ax.fill_between(wide.index, wide.min(axis=1), wide.max(axis=1), color=line.get_color(), alpha=0.2)
+        if entropy and not d.empty:
+            from .datastats import label_entropy
+
+            ax.axhline(label_entropy(dataset), color="gray", ls="--", lw=1, label="label entropy")
         ax.set(title=dataset, xlabel="epoch", ylabel="training loss")
         ax.grid(alpha=0.3)
     if not curves.empty:
@@ -118,8 +124,11 @@ def plot_loss_curves(records, hue=("model", "method"), axes=None, smooth=5):
     return axes
 
 
-def plot_metric_bars(df: pd.DataFrame, metric="macro_f1", hue=("model", "method"), ax=None):
-    """Mean ± std over seeds per dataset (groups of bars), one bar per ``hue`` group; seeds as dots."""
+def plot_metric_bars(df: pd.DataFrame, metric="macro_f1", hue=("model", "method"), ax=None, floor: bool = True,
+                     references: dict | None = None):
+    """Mean ± std over seeds per dataset (groups of bars), one bar per ``hue`` group; seeds as dots. ``floor`` draws
+    each dataset's majority-class floor (dashed); ``references`` maps a label to ``{dataset: value}`` lines to draw
+    the same way (dotted), such as the linear probe's score."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -143,10 +152,21 @@ def plot_metric_bars(df: pd.DataFrame, metric="macro_f1", hue=("model", "method"
             ax.bar(x, vals.mean(), width, yerr=vals.std(ddof=1) if len(vals) > 1 else None, capsize=3,
                    color=f"C{i}", label=label)
             ax.plot([x] * len(vals), vals, "k.", ms=3)
+    lines = dict(references or {})
+    if floor:
+        from .datastats import majority_floor
+
+        lines = {"majority floor": {d: majority_floor(d)[metric] for d in datasets}} | lines
+    for k, (label, values) in enumerate(lines.items()):
+        for j, dataset in enumerate(datasets):
+            if dataset in values:
+                ax.hlines(values[dataset], j - 0.45, j + 0.45, colors="gray" if k == 0 else "k",
+                          linestyles="--" if k == 0 else ":", label=label if j == 0 else None)
+                labelled.add(label)
     ax.set_xticks(range(len(datasets)), datasets)
     ax.set_ylabel(f"{metric} (%)")
     if labelled:
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left")
     ax.grid(axis="y", alpha=0.3)
     return ax
 
@@ -166,6 +186,11 @@ def describe_datasets(df: pd.DataFrame, metric="macro_f1") -> str:
         if not diff.empty:
             lines.append(f"- Pretraining (minilm minus minilm-scratch) adds "
                          + ", ".join(f"{v:+.1f} points on {d}" for d, v in diff.items()) + f" of {metric}.")
+            t = at_floor(df[(df.model == "minilm-scratch") & (df.method == "full")])
+            for r in t[(t.at_floor == t.seeds) & t.dataset.isin(diff.index)].itertuples():
+                lines.append(f"- On {r.dataset} every `minilm-scratch` seed sits at the majority-class floor: it "
+                             f"learned only the label frequencies, so the difference there is all that `minilm` "
+                             f"learned above the floor, not a comparison of two models that learned the task.")
     return "\n".join(lines)
 
 
