@@ -84,15 +84,15 @@ def add_adapters(model: nn.Module, size: int = 64, train_layernorm: bool = False
 
 
 def count_parameters(model: nn.Module) -> dict:
-    """Total, trainable and adapter parameter counts (each parameter counted once)."""
+    """Total, trainable and added (``adapter``: the adapters' or LoRA's) parameter counts, each parameter once."""
     seen, total, trainable, adapter = set(), 0, 0, 0
     for name, p in model.named_parameters():
-        if id(p) in seen:
+        if id(p) in seen or ".original_module." in name:  # peft's frozen copy of a head it trains
             continue
         seen.add(id(p))
         total += p.numel()
         trainable += p.numel() if p.requires_grad else 0
-        adapter += p.numel() if "adapter" in name else 0
+        adapter += p.numel() if ("adapter" in name or "lora_" in name) else 0
     return {"total": total, "trainable": trainable, "adapter": adapter, "trainable_fraction": trainable / total}
 
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 from .data import DATASET_NAMES, parse_names
 
-METHODS = ("full", "adapter", "probe")
+METHODS = ("full", "adapter", "lora", "probe")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("cls", "mean")
-TRAINED = ("full", "adapter")  # the methods that train the encoder's network with the Trainer
+TRAINED = ("full", "adapter", "lora")  # the methods that train the encoder's network with the Trainer
 
 
 def setting(default, help: str, *, valid=None, accepts: str = "", choices=None, axis: str | None = None,
@@ -55,6 +55,15 @@ def _fraction(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1
 
 
+def _lora_targets(v) -> bool:
+    from .lora import parse_targets
+
+    try:
+        return isinstance(v, str) and bool(parse_targets(v))
+    except ValueError:
+        return False
+
+
 def _names(v) -> bool:
     try:
         parse_names(v)
@@ -80,8 +89,9 @@ class RunConfig:
                            "by ','", valid=_names, accepts=f"one of {DATASET_NAMES}, or several joined by ','",
                            axis="datasets")
     method: str = setting("full", "full: every weight trains; adapter: two bottleneck adapters per layer and the "
-                          "classification head train, the rest is frozen; probe: the frozen encoder's mean-pooled "
-                          "embeddings and a logistic regression (no fine-tuning)", choices=METHODS, axis="methods")
+                          "classification head train, the rest is frozen; lora: low-rank updates of the --lora-targets "
+                          "(peft) and the head train; probe: the frozen encoder's mean-pooled embeddings and a "
+                          "logistic regression (no fine-tuning)", choices=METHODS, axis="methods")
     adapter_size: int = setting(64, "bottleneck size m of each adapter (method adapter only)", valid=_integer(1),
                                 accepts="an integer >= 1", only=("adapter",))
     seed: int = setting(1, "seed of the new weights and of the data order", valid=_integer(0),
@@ -113,13 +123,24 @@ class RunConfig:
                                   accepts="a number in [0, 1)", only=TRAINED)
     weight_decay: float = setting(0.0, "AdamW's decoupled weight decay (the Trainer's default: 0)", valid=_fraction,
                                   accepts="a number in [0, 1)", only=TRAINED)
-    train_pooler: bool = setting(False, "adapters only: BERT's pooler (the dense + tanh layer under the classifier, "
-                                 "part of the head) trains too", only=("adapter",))
+    train_pooler: bool = setting(False, "adapters and LoRA: BERT's pooler (the dense + tanh layer under the "
+                                 "classifier, part of the head) trains too", only=("adapter", "lora"))
     class_weighted: bool = setting(False, "weigh each class by the inverse of its training frequency (in the loss; "
                                    "probe: class_weight='balanced')")
     select_on_dev: bool = setting(False, "evaluate on the dev split after every epoch (probe: for each "
                                   "regularisation strength), keep the best by dev macro-F1, then read the test split "
                                   "once; the course instead evaluates on test")
+    lora_rank: int = setting(8, "LoRA only: the rank r of each low-rank update (64 on query,value matches the "
+                             "adapters' trainable count at m = 64 on MiniLM)", valid=_integer(1),
+                             accepts="an integer >= 1", only=("lora",))
+    lora_alpha: float = setting(16.0, "LoRA only: the update is scaled by alpha / r", valid=lambda v: isinstance(
+                                v, (int, float)) and not isinstance(v, bool) and v > 0, accepts="a positive number",
+                                only=("lora",))
+    lora_dropout: float = setting(0.1, "LoRA only: dropout on the low-rank path's input", valid=_fraction,
+                                  accepts="a number in [0, 1)", only=("lora",))
+    lora_targets: str = setting("query,value", "LoRA only: the projections that get an update, joined by ',': query, "
+                                "key, value, attention_output, intermediate, output", valid=_lora_targets,
+                                accepts="names of hwlib.lora.TARGETS joined by ','", only=("lora",))
     patience: int | None = setting(None, "with --select-on-dev: stop after this many epochs without a better dev "
                                    "macro-F1 (None: train every epoch)", valid=_optional(_integer(1)),
                                    accepts="None or an integer >= 1", only=TRAINED)

@@ -45,6 +45,7 @@ def prepare(config: RunConfig):
     test, and dev when the run selects its epoch on dev."""
     from .adapters import add_adapters
     from .heads import use_mean_pooling
+    from .lora import add_lora
     from .models import load_model, load_tokenizer
 
     tokenizer = load_tokenizer(config.model)  # its sep_token joins SemEval's aspect term and sentence
@@ -56,6 +57,9 @@ def prepare(config: RunConfig):
     if config.method == "adapter":
         add_adapters(model, size=config.adapter_size, train_layernorm=config.train_layernorm,
                      train_pooler=config.train_pooler)
+    elif config.method == "lora":
+        model = add_lora(model, rank=config.lora_rank, alpha=config.lora_alpha, dropout=config.lora_dropout,
+                         targets=config.lora_targets, train_pooler=config.train_pooler)
     tok = dd.map(lambda b: tokenizer(b["text"], truncation=True, max_length=config.max_length),
                  batched=True, remove_columns=["text"])
     tok = tok.map(lambda b: {"length": [len(x) for x in b["input_ids"]]}, batched=True)

@@ -1,0 +1,84 @@
+"""LoRA through peft: exact parameter counts, the pretrained model's outputs at the start, frozen weights untouched
+by training, and a merged model that predicts what the unmerged one does."""
+import pytest
+import torch
+
+from hwlib.adapters import adapter_parameter_count, count_parameters
+from hwlib.config import RunConfig
+from hwlib.lora import TARGETS, add_lora, lora_parameter_count
+from hwlib.models import load_model
+from hwlib.train import build_trainer
+
+ALL = ",".join(TARGETS)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return load_model("minilm", num_labels=3, seed=0)[1]
+
+
+@pytest.mark.parametrize("targets, rank", [("query,value", 8), ("query,value", 64), (ALL, 4), ("output", 2)])
+def test_lora_count_matches_the_closed_form(tok, targets, rank):
+    model, _ = load_model("minilm", num_labels=3, seed=0, tokenizer=tok)
+    counts = count_parameters(add_lora(model, rank=rank, targets=targets))
+    assert counts["adapter"] == lora_parameter_count(6, 384, rank, targets)
+    assert counts["trainable"] == counts["adapter"] + 384 * 3 + 3  # and the classification head
+
+
+def test_rank_64_on_query_and_value_matches_the_adapters():
+    lora, adapters = lora_parameter_count(6, 384, 64), adapter_parameter_count(6, 384, 64)
+    assert lora == 4 * 6 * 64 * 384 == 589_824 and abs(lora - adapters) / adapters < 0.01
+
+
+def test_lora_starts_from_the_pretrained_model(tok):
+    enc = tok(["a first sentence", "and a second, longer one"], padding=True, return_tensors="pt")
+    plain, _ = load_model("minilm", num_labels=3, seed=0, tokenizer=tok)
+    lora, _ = load_model("minilm", num_labels=3, seed=0, tokenizer=tok)
+    lora = add_lora(lora, rank=8, targets=ALL)
+    plain.eval(), lora.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(lora(**enc).logits, plain(**enc).logits)  # B = 0: the update starts at zero
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    cfg = RunConfig(dataset="agnews_sup", method="lora", max_train_samples=48, max_eval_samples=16, epochs=1,
+                    learning_rate=1e-3, lora_rank=4)
+    trainer, tok = build_trainer(cfg, str(tmp_path_factory.mktemp("lora")), progress=False)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.train()
+    return trainer, tok, before
+
+
+def test_training_changes_only_lora_and_the_head(trained):
+    trainer, _, before = trained
+    params = dict(trainer.model.named_parameters())
+    changed = {n for n, p in params.items() if not torch.equal(p.detach(), before[n])}
+    trainable = {n for n, p in params.items() if p.requires_grad}
+    assert trainable == {n for n in params if "lora_" in n or "classifier.modules_to_save" in n}
+    assert changed == trainable  # every LoRA weight moved; every frozen weight is bit-identical
+
+
+def test_a_merged_model_predicts_what_the_unmerged_one_does(trained):
+    trainer, tok, _ = trained
+    batch = trainer.data_collator([tok["test"][i] for i in range(8)])
+    inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    model = trainer.model.eval()
+    with torch.no_grad():
+        unmerged = model(**inputs).logits
+        merged_model = model.merge_and_unload()
+        assert not any("lora_" in n for n, _ in merged_model.named_parameters())
+        torch.testing.assert_close(merged_model(**inputs).logits, unmerged, atol=1e-4, rtol=1e-4)
+
+
+def test_lora_settings_apply_to_lora_only():
+    assert RunConfig(method="full", lora_rank=64).settings() == {}
+    assert RunConfig(method="lora", lora_rank=64).settings() == {"lora_rank": 64}
+    with pytest.raises(ValueError, match="lora_targets='query,qkv'"):
+        RunConfig(method="lora", lora_targets="query,qkv")
+
+
+def test_the_total_counts_the_model_once(tok):
+    model, _ = load_model("minilm", num_labels=3, seed=0, tokenizer=tok)
+    total = count_parameters(model)["total"]
+    assert count_parameters(add_lora(model, rank=8))["total"] == total + lora_parameter_count(6, 384, 8)
