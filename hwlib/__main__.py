@@ -53,6 +53,10 @@ def parser(config_cls=C.RunConfig) -> argparse.ArgumentParser:
                                        "and macro-F1 in points, and whether every seed sits at the majority floor")
     r.add_argument("--json", action="store_true", help="a JSON list of objects, for scripts")
     r.add_argument("--results-dir", default=None)
+    t = sub.add_parser("pretrain", help="task-adaptive MLM pretraining of an encoder named like "
+                                        "minilm+tapt:acl_sup (hwlib.pretrain); cached, resumable")
+    t.add_argument("--model", required=True, help="BASE+tapt:TASK or BASE+tapt:TASK:eEPOCHS")
+    t.add_argument("--no-progress", action="store_true")
     c = sub.add_parser("cuda-memory", help="measure one training step's GPU memory (MiniLM and the 3B-class encoder)")
     c.add_argument("--out", default=None, help="default: results/memory/cuda.json")
     return p
@@ -89,7 +93,17 @@ def main(argv=None) -> int:
             return 2
         print(f"stored {store(ns.out)}")
         return 0
-    if ns.results_dir is not None:
+    if ns.command == "pretrain":
+        from .pretrain import checkpoint, parse
+
+        try:
+            parse(ns.model)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"pretrained encoder: {checkpoint(ns.model, progress=not ns.no_progress)}")
+        return 0
+    if getattr(ns, "results_dir", None) is not None:
         os.environ["HWLIB_RESULTS_DIR"] = ns.results_dir  # for this process and the training processes it starts
     if ns.command == "results":
         return show_results(ns.json)

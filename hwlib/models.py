@@ -1,4 +1,5 @@
-"""Models by short name: the paper's three encoders, the embedded MiniLM, and a no-pretraining baseline.
+"""Models by short name: the paper's three encoders, the embedded MiniLM, a no-pretraining baseline, and MiniLM
+after task-adaptive pretraining (``minilm+tapt:acl_sup``, ``hwlib.pretrain``).
 
 ``load_model(name, num_labels)`` returns ``(model, tokenizer)`` with a fresh classification head. Weights are read
 from safetensors only, never with remote code.
@@ -35,7 +36,10 @@ def resolve(name: str) -> str:
         return PAPER_MODELS[name]
     if name in LOCAL_MODELS:
         return minilm_path()
-    return name
+    from .pretrain import parse
+
+    tapt = parse(name)  # "minilm+tapt:acl_sup": the base model's tokenizer and configuration
+    return resolve(tapt.model) if tapt is not None else name
 
 
 def load_tokenizer(name: str = DEFAULT_MODEL):
@@ -59,9 +63,14 @@ def load_model(name: str = DEFAULT_MODEL, num_labels: int = 2, seed: int | None 
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(name)
     if seed is not None:
         torch.manual_seed(seed)  # the new head (and, for minilm-scratch, every weight) is drawn here
+    from .pretrain import checkpoint, parse
+
     if name == "minilm-scratch":
         config = AutoConfig.from_pretrained(resolve(name), num_labels=num_labels)
         model = AutoModelForSequenceClassification.from_config(config)
+    elif parse(name) is not None:  # a task-adapted encoder: pretrained first if it is not cached
+        model = AutoModelForSequenceClassification.from_pretrained(checkpoint(name), num_labels=num_labels,
+                                                                   use_safetensors=True)
     else:
         model = _offline_guard(
             name,

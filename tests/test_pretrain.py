@@ -1,0 +1,77 @@
+"""Task-adaptive pretraining: names, a real (tiny) MLM pretraining that lowers the held-out loss, the saved encoder
+that fine-tuning loads, resuming after an interruption, and clear errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from hwlib import pretrain as P
+
+
+def test_names_resolve_to_configurations_and_bad_ones_are_refused():
+    assert P.parse("minilm") is None
+    assert P.parse("minilm+tapt:acl_sup") == P.PretrainConfig(model="minilm", dataset="acl_sup")
+    assert P.parse("minilm+tapt:agnews_sup:e5").epochs == 5
+    assert P.parse("minilm+tapt:agnews_sup:e5").name() == "minilm+tapt:agnews_sup:e5"
+    with pytest.raises(ValueError, match="write BASE\\+tapt:TASK"):
+        P.parse("minilm+tapt")
+    with pytest.raises(ValueError, match="unknown dataset name"):
+        P.parse("minilm+tapt:imdb_sup")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch, results_dir):
+    monkeypatch.setenv("HWLIB_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_a_missing_checkpoint_without_permission_to_train_is_a_clear_error(cache):
+    with pytest.raises(FileNotFoundError, match="python -m hwlib pretrain --model minilm\\+tapt:acl_sup"):
+        P.checkpoint("minilm+tapt:acl_sup", train=False)
+    p = subprocess.run([sys.executable, "-m", "hwlib", "pretrain", "--model", "minilm+tapt"], capture_output=True,
+                       text=True)
+    assert p.returncode == 2 and "write BASE+tapt:TASK" in p.stderr
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_pretraining_lowers_the_heldout_loss_saves_the_encoder_and_resumes(cache, results_dir, monkeypatch):
+    from transformers import AutoModel, Trainer
+
+    from hwlib.models import minilm_path
+
+    cfg = P.PretrainConfig(dataset="acl_sup", epochs=2, max_train_samples=64, batch_size=16)
+    train = Trainer.train
+
+    def stop_after_first_epoch(self, *a, **k):  # the first attempt is interrupted once epoch 1 is saved
+        self.args.num_train_epochs = 1
+        train(self, *a, **k)
+        raise Interrupt
+
+    monkeypatch.setattr(Trainer, "train", stop_after_first_epoch)
+    with pytest.raises(Interrupt):
+        P.pretrain(cfg, progress=False)
+    assert list((cache / "pretrained" / cfg.key() / "checkpoints").glob("checkpoint-*"))
+    monkeypatch.setattr(Trainer, "train", train)
+    rec = P.pretrain(cfg, progress=False)
+    assert rec["timing"]["resumed"] and rec["train_curve"][-1]["epoch"] == 2.0
+    assert rec["heldout_mlm_loss"]["after"] < rec["heldout_mlm_loss"]["before"]
+    assert rec["data"]["files"]["acl_arc/dev.jsonl"] and rec["data"]["train_texts"] == 64
+    stored = json.loads(next((results_dir / "pretrain").glob("*.json")).read_text())
+    assert stored["checkpoint"]["sha256"] == rec["checkpoint"]["sha256"]
+    adapted = AutoModel.from_pretrained(rec["checkpoint"]["path"], use_safetensors=True)
+    base = AutoModel.from_pretrained(minilm_path(), use_safetensors=True)
+    torch.testing.assert_close(adapted.pooler.dense.weight, base.pooler.dense.weight)  # MLM does not train it
+    assert not torch.equal(adapted.encoder.layer[0].attention.self.query.weight,
+                           base.encoder.layer[0].attention.self.query.weight)
+    # fine-tuning loads it by name (here the tiny encoder stands in for the cached minilm+tapt:acl_sup)
+    from hwlib.models import load_model
+
+    monkeypatch.setattr(P, "checkpoint", lambda name, **k: rec["checkpoint"]["path"])
+    clf, _ = load_model("minilm+tapt:acl_sup", num_labels=6, seed=0)
+    torch.testing.assert_close(clf.bert.encoder.layer[0].attention.self.query.weight,
+                               adapted.encoder.layer[0].attention.self.query.weight)
