@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .report import adapter_gap, at_floor
+from .report import adapter_gap, floor_only
 
 ORDER = ["agnews_sup", "restaurant_sup", "acl_sup"]
 ADAPTER_GAP_CLAIM = {"acl_sup": 4.0, "restaurant_sup": 0.5, "agnews_sup": 0.0}
@@ -58,15 +58,6 @@ def check_ordering(df: pd.DataFrame, metric="accuracy") -> list[dict]:
                      "measured": " > ".join(f"{v:.1f}" for v in vals) if ok else ", ".join(f"{d.split('_')[0]} {v:.1f}" for d, v in zip(ORDER, vals)),
                      "verdict": "holds" if ok else "does not hold", "why": f"mean {metric} over seeds (points)"})
     return rows
-
-
-def floor_only(df: pd.DataFrame) -> dict[str, list[str]]:
-    """Per dataset, the methods whose every seed sits at the majority-class floor (``report.at_floor``)."""
-    t = at_floor(df) if not df.empty else None
-    if t is None or t.empty:
-        return {}
-    t = t[t.at_floor == t.seeds]
-    return {d: list(dict.fromkeys(g.method)) for d, g in t.groupby("dataset", sort=False)}
 
 
 def check_claims(df: pd.DataFrame, model="minilm") -> pd.DataFrame:

@@ -232,6 +232,15 @@ def at_floor(df: pd.DataFrame, tol=0.05) -> pd.DataFrame:
     return g.hit.agg(seeds="size", at_floor="sum").reset_index()
 
 
+def floor_only(df: pd.DataFrame) -> dict[str, list[str]]:
+    """Per dataset, the methods whose every seed sits at the majority-class floor (``report.at_floor``)."""
+    t = at_floor(df) if not df.empty else None
+    if t is None or t.empty:
+        return {}
+    t = t[t.at_floor == t.seeds]
+    return {d: list(dict.fromkeys(g.method)) for d, g in t.groupby("dataset", sort=False)}
+
+
 def describe_floor(df: pd.DataFrame) -> str:
     """Markdown: the configurations whose runs learned nothing beyond the most frequent class."""
     t = at_floor(df)
