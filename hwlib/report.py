@@ -62,7 +62,9 @@ def summary(df: pd.DataFrame, by=("model", "method", "dataset"), cols=METRICS) -
 def adapter_gap(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
     """Per dataset: full fine-tuning minus adapters (points, and training loss), with the spread over seeds.
 
-    Seeds are paired (same seed, same data order), so the gap's spread is the std of the per-seed differences.
+    Seeds are paired (same seed, same data order), so the gap's spread is the std of the per-seed differences. The
+    epoch-time and peak-memory ratios use only the pairs whose two runs were made on the same device with the same
+    number of torch threads (``same_device_pairs``): a run with two threads and one with one do not compare.
     """
     d = df[df.model == model]
     rows = []
@@ -78,8 +80,12 @@ def adapter_gap(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
             row[f"{col}_gap"] = diff.mean()
             row[f"{col}_gap_std"] = diff.std(ddof=1) if len(seeds) > 1 else np.nan
         row["trainable_pct_adapter"] = ad["trainable_pct"].iloc[0]
-        row["epoch_speedup"] = full.loc[seeds, "epoch_s"].mean() / ad.loc[seeds, "epoch_s"].mean()
-        row["peak_memory_ratio"] = ad.loc[seeds, "peak_memory_gb"].mean() / full.loc[seeds, "peak_memory_gb"].mean()
+        # speed and memory only from pairs made on the same device with the same torch threads (in its name)
+        same = [s for s in seeds if full.loc[s, "device"] == ad.loc[s, "device"]]
+        row["same_device_pairs"] = len(same)
+        row["epoch_speedup"] = (full.loc[same, "epoch_s"].mean() / ad.loc[same, "epoch_s"].mean()) if same else np.nan
+        row["peak_memory_ratio"] = (ad.loc[same, "peak_memory_gb"].mean() / full.loc[same, "peak_memory_gb"].mean()
+                                    if same else np.nan)
         rows.append(row)
     return pd.DataFrame(rows).set_index("dataset") if rows else pd.DataFrame()
 
@@ -205,10 +211,14 @@ def describe_gap(gap: pd.DataFrame, df: pd.DataFrame) -> str:
                      f"and {r.macro_f1_gap:+.1f} macro-F1 points ({int(r.seeds)} paired seed(s)); the adapters' final "
                      f"training loss is "
                      f"{r.final_train_loss_gap:+.3f} against full fine-tuning's; they train "
-                     f"{r.trainable_pct_adapter:.2f} % of the weights and an epoch takes {1 / r.epoch_speedup:.2f}x "
-                     f"the time of full fine-tuning"
-                     + (f"; the peak memory is {r.peak_memory_ratio:.2f}x." if np.isfinite(r.peak_memory_ratio) else
-                        " (no per-run memory record)."))
+                     f"{r.trainable_pct_adapter:.2f} % of the weights"
+                     + (f" and an epoch takes {1 / r.epoch_speedup:.2f}x the time of full fine-tuning "
+                        f"({int(r.same_device_pairs)} pair(s) made on the same device and threads)"
+                        if np.isfinite(r.epoch_speedup) else
+                        "; no pair of runs was made on the same device and threads, so no speed ratio is given")
+                     + (f"; the peak memory is {r.peak_memory_ratio:.2f}x"
+                        + (" (one pair only)." if r.same_device_pairs == 1 else ".")
+                        if np.isfinite(r.peak_memory_ratio) else " (no per-run memory record on such a pair)."))
     return "\n".join(lines)
 
 

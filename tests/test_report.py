@@ -135,7 +135,7 @@ def test_bad_batching_seeds_are_refused(bad):
 def test_describe_gap_gives_the_signed_gaps():
     gap = pd.DataFrame([{"seeds": 3, "accuracy_gap": -1.25, "accuracy_gap_std": 0.5, "macro_f1_gap": 2.0,
                          "final_train_loss_gap": 0.1, "trainable_pct_adapter": 2.56, "epoch_speedup": 2.0,
-                         "peak_memory_ratio": float("nan")}], index=pd.Index(["acl_sup"], name="dataset"))
+                         "same_device_pairs": 2, "peak_memory_ratio": float("nan")}], index=pd.Index(["acl_sup"], name="dataset"))
     text = R.describe_gap(gap, None)
     assert "full fine-tuning minus adapters is -1.2 ± 0.5 accuracy points and +2.0 macro-F1 points" in text
     assert "0.50x the time" in text and "no per-run memory record" in text
@@ -165,3 +165,15 @@ def test_a_gap_resting_on_runs_at_the_floor_is_not_testable():
     df.loc[df.seed == 3, "accuracy"] += 3  # one adapter seed learned something: the gap is testable again
     df.loc[(df.method == "adapter") & (df.seed == 3), "macro_f1"] += 10
     assert check_claims(df).set_index("claim").loc[row.name].verdict in ("holds", "does not hold")
+
+
+def test_speed_ratios_pair_only_runs_on_the_same_device_and_threads():
+    cols = R.runs_frame([]).columns
+    rows = [("full", 1, 100.0, "cpu (x86_64, 2 threads)"), ("adapter", 1, 90.0, "cpu (x86_64, 1 threads)"),
+            ("full", 2, 100.0, "cpu (x86_64, 1 threads)"), ("adapter", 2, 50.0, "cpu (x86_64, 1 threads)")]
+    df = pd.DataFrame([{**dict.fromkeys(cols), "model": "minilm", "method": m, "dataset": "acl_sup", "seed": s,
+                        "accuracy": 60.0, "macro_f1": 20.0, "final_train_loss": 1.0, "trainable_pct": 2.5,
+                        "epoch_s": t, "peak_memory_gb": 1.0, "device": dev} for m, s, t, dev in rows])
+    gap = R.adapter_gap(df).loc["acl_sup"]
+    assert gap.same_device_pairs == 1 and gap.epoch_speedup == 2.0  # seed 1 mixed 2 and 1 threads: left out
+    assert "(1 pair(s) made on the same device and threads)" in R.describe_gap(R.adapter_gap(df), df)
