@@ -82,16 +82,20 @@ def check_claims(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
             verdict, why, measured = "cannot be checked here", "no paired full/adapter runs stored yet", "—"
         rows.append({"claim": f"adapters lose about {claimed:g} points of accuracy on {dataset}", "measured": measured,
                      "verdict": verdict, "why": why})
-    if not gap.empty:
-        w = gap.seeds.to_numpy()
-        mean = float(np.average(gap.final_train_loss_gap, weights=w))
-        std = float(np.sqrt(np.average(np.nan_to_num(gap.final_train_loss_gap_std) ** 2, weights=w)))
-        verdict, why = _verdict(LOSS_GAP_CLAIM, mean, std, int(w.sum()), 0.05)
-        measured = f"{mean:+.3f} (adapter − full, final training loss, mean over datasets)"
-    else:
-        verdict, why, measured = "cannot be checked here", "no paired full/adapter runs stored yet", "—"
-    rows.append({"claim": f"adapters' training loss about {LOSS_GAP_CLAIM} higher than full fine-tuning's",
-                 "measured": measured, "verdict": verdict, "why": why})
+    for dataset in ADAPTER_GAP_CLAIM:  # per dataset: the gaps differ too much to pool
+        claim = f"adapters' training loss about {LOSS_GAP_CLAIM} higher than full fine-tuning's on {dataset}"
+        if dataset not in gap.index:
+            rows.append({"claim": claim, "measured": "—", "verdict": "cannot be checked here",
+                         "why": "no paired full/adapter runs stored yet"})
+            continue
+        r = gap.loc[dataset]
+        verdict, why = _verdict(LOSS_GAP_CLAIM, r.final_train_loss_gap, r.final_train_loss_gap_std, int(r.seeds), 0.05)
+        if floored.get(dataset):
+            verdict = "not testable here"
+            why = f"every {' and every '.join(floored[dataset])} seed sits at the majority floor"
+        measured = (f"{r.final_train_loss_gap:+.3f}" + (f" ± {r.final_train_loss_gap_std:.3f}" if r.seeds > 1 else "")
+                    + " (adapter − full, final training loss)")
+        rows.append({"claim": claim, "measured": measured, "verdict": verdict, "why": why})
     return pd.DataFrame(rows)
 
 
