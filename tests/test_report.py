@@ -177,3 +177,21 @@ def test_speed_ratios_pair_only_runs_on_the_same_device_and_threads():
     gap = R.adapter_gap(df).loc["acl_sup"]
     assert gap.same_device_pairs == 1 and gap.epoch_speedup == 2.0  # seed 1 mixed 2 and 1 threads: left out
     assert "(1 pair(s) made on the same device and threads)" in R.describe_gap(R.adapter_gap(df), df)
+
+
+def test_further_claims_give_verdicts_from_the_runs():
+    from hwlib.claims import check_further_claims
+
+    cols = R.runs_frame([]).columns
+    rows = []
+    for d, acc in (("acl_sup", 60.0), ("restaurant_sup", 80.0), ("agnews_sup", 92.0)):
+        for s in (1, 2, 3, 4):
+            rows.append(("full", d, s, acc + s, 1.0 - 0.1 * s))  # lower loss, higher accuracy
+            rows.append(("adapter", d, s, acc - 2 - (100 - acc) / 10 + s, 1.2 - 0.1 * s))
+    df = pd.DataFrame([{**dict.fromkeys(cols), "model": "minilm", "method": m, "learning_rate": 5e-5, "dataset": d,
+                        "seed": s, "accuracy": a, "macro_f1": a - 10, "final_train_loss": loss, "trainable_pct": 2.5,
+                        "epoch_s": 1.0, "peak_memory_gb": 1.0, "device": "cpu"} for m, d, s, a, loss in rows])
+    v = check_further_claims(df).set_index("claim").verdict
+    assert v["a lower training loss goes with better test performance"] == "holds"
+    assert v["the adapters' loss of accuracy grows with the task's difficulty"] == "holds"
+    assert v["ACL-ARC is hardest because it has the most labels"] == "does not hold as stated"  # AG News: 4 > 3
