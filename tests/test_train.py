@@ -107,7 +107,7 @@ def test_record_keeps_the_data_it_was_trained_on(full_run):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("method", "lora"), ("dataset", "acl_sp"), ("epochs", 0), ("adapter_size", 0), ("batch_size", -1),
+    [("method", "prompt"), ("dataset", "acl_sp"), ("epochs", 0), ("adapter_size", 0), ("batch_size", -1),
      ("learning_rate", -1e-3), ("learning_rate", 2.0), ("precision", "int8"), ("max_train_samples", 0),
      ("group_by_length", "no"), ("seed", True)],
 )
