@@ -364,3 +364,23 @@ def cost(records) -> pd.DataFrame:
         return pd.DataFrame(columns=["runs", "hours", "cpu_or_gpu_hours"])
     g = pd.DataFrame(rows).groupby("device")
     return pd.concat([g.size().rename("runs"), g[["hours", "cpu_or_gpu_hours"]].sum()], axis=1).round(2)
+
+
+def gap_table(frames: dict, model="minilm") -> pd.DataFrame:
+    """One row per dataset, one column per labelled frame of full + adapter runs: the paired accuracy and macro-F1
+    gaps (full minus adapters, mean ± std over seeds), or why there is none (an arm at the majority floor)."""
+    out = {}
+    for label, df in frames.items():
+        gap, floored = adapter_gap(df, model), floor_only(df[df.model == model])
+        for dataset, r in gap.iterrows():
+            if floored.get(dataset):
+                text = f"not testable: {', '.join(floored[dataset])} at the floor"
+                out.setdefault(dataset, {})[(label, "accuracy gap")] = text
+                out[dataset][(label, "macro-F1 gap")] = text
+                continue
+            for col, name in (("accuracy", "accuracy gap"), ("macro_f1", "macro-F1 gap")):
+                std = r[f"{col}_gap_std"]
+                out.setdefault(dataset, {})[(label, name)] = (f"{r[f'{col}_gap']:+.1f}"
+                                                              + (f" ± {std:.1f}" if np.isfinite(std) else "")
+                                                              + f" ({int(r.seeds)} seeds)")
+    return pd.DataFrame(out).T
