@@ -1,7 +1,9 @@
 """hwlib: the code behind the book *Fine-tuning encoders and adapters*.
 
 One concept per module: ``data`` (the course's datasets), ``datastats`` (their statistics and quirks), ``models``
-(encoders by name), ``adapters`` (bottleneck adapters), ``config`` (``RunConfig``, the one list of run settings),
+(encoders by name), ``adapters`` (bottleneck adapters), ``lora`` (LoRA through peft), ``heads`` (what the classifier
+reads: [CLS] pooler or mean pooling; class-weighted loss), ``probe`` (the frozen-encoder linear probe), ``pretrain``
+(task-adaptive MLM pretraining), ``config`` (``RunConfig``, the one list of run settings),
 ``train`` (Trainer fine-tuning; ``run`` loads or trains), ``record`` (what a stored run records), ``results`` (the run
 store), ``experiments`` (which runs the chapters show, and collecting them), ``report`` (tables and figures from
 stored runs), ``claims`` (the report's claims against our runs), ``memory`` (the symbolic memory model),
