@@ -123,8 +123,13 @@ def missing_note(missing) -> str:
         return "All requested runs are stored."
     lines = [f"**{len(missing)} requested run(s) are not stored yet** and were left out of the tables below "
              "(training them takes minutes to hours on a CPU):", ""]
-    lines += [f"- `{c.model}` {c.method} on `{c.dataset}`, seed {c.seed}"
-              + (f", learning rate {c.learning_rate:g}" if c.learning_rate is not None else "") for c in missing[:12]]
+    shared = set.intersection(*(set(c.settings().items()) for c in missing))  # said once, in the commands
+
+    def differs(c):
+        return "".join(f", {k}={v:g}" if isinstance(v, float) else f", {k}={v}"
+                       for k, v in c.settings().items() if (k, v) not in shared)
+
+    lines += [f"- `{c.model}` {c.method} on `{c.dataset}`, seed {c.seed}{differs(c)}" for c in missing[:12]]
     if len(missing) > 12:
         lines.append(f"- ... and {len(missing) - 12} more")
     lines += ["", "Train them with the command(s) below (a grid skips stored runs), or run this notebook with papermill, "
