@@ -45,7 +45,6 @@ def _scores(clf, x, y) -> dict:
 
 def probe(config) -> dict:
     """Fit and evaluate the probe for ``config`` (``method="probe"``); return the run record."""
-    import torch
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -64,7 +63,6 @@ def probe(config) -> dict:
         num_labels = dd["train"].features["label"].num_classes
         model, _ = load_model(config.model, num_labels=num_labels, seed=config.seed, tokenizer=tokenizer)
         encoder = model.base_model
-        torch.manual_seed(config.seed)
         t0 = time.perf_counter()
         x = {s: embed(encoder, tokenizer, dd[s]["text"][:], config.max_length) for s in dd}
         y = {s: np.asarray(dd[s]["label"][:]) for s in dd}
