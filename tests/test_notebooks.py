@@ -97,3 +97,15 @@ def test_recipes_chapter_sweeps_chooses_on_dev_and_trains_the_seeds(trainable, t
     assert all(r["config"]["select_on_dev"] and "selection" in r for r in runs)
     text = _text(nb)
     assert "3 of 3 sweep runs available" in text and "4 of 4 runs of the chosen recipes available" in text
+
+
+def test_code_cells_fit_the_page_width():
+    # the rendered book cuts code lines longer than this off at the right edge of the page
+    too_long = []
+    for path in sorted(NB.glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        for i, cell in enumerate(cells):
+            if cell["cell_type"] == "code":
+                too_long += [f"{path.name} cell {i}: {line!r} ({len(line)} characters)"
+                             for line in "".join(cell["source"]).splitlines() if len(line) > 88]
+    assert not too_long, "code lines longer than 88 characters:\n" + "\n".join(too_long)
