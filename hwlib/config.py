@@ -111,7 +111,9 @@ class RunConfig:
                                            valid=_optional(_integer(1)), accepts="None or an integer >= 1")
     train_layernorm: bool = setting(False, "adapters only: the encoder's LayerNorms train too (as Houlsby et al.)",
                                     only=("adapter",))
-    precision: str = setting("auto", "auto: bf16 (or fp16) autocast on a GPU, fp32 on a CPU", choices=PRECISIONS,
+    precision: str = setting("auto", "auto: bf16 (or fp16) autocast on a GPU; on a CPU, bf16 autocast where the CPU "
+                             "has native bf16 and a timed bf16 matmul is >= 1.3x fp32's (hwlib.precision), else fp32",
+                             choices=PRECISIONS,
                              only=TRAINED)
     group_by_length: bool = setting(True, "draw batches of similar lengths (bench/README.md: much faster on a CPU); "
                                     "--no-group-by-length draws random batches", only=TRAINED)

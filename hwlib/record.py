@@ -22,8 +22,10 @@ def device_and_precision(precision: str) -> tuple[str, str]:
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     else:
         device = f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-        if precision == "auto":
-            precision = "fp32"  # bench/throughput.py: bf16 autocast is not faster on this CPU for MiniLM
+        if precision == "auto":  # bf16 only where it is measured to be faster here (hwlib.precision)
+            from .precision import cpu_choice
+
+            precision = cpu_choice()["precision"]
     return device, precision
 
 
