@@ -3,7 +3,7 @@
 Set-ups, all fine-tuning MiniLM on ACL-ARC's training set with the Trainer's AdamW:
 
 * ``hwlib``        hwlib's defaults (``RunConfig()``): dynamic padding, length-grouped batches of 16,
-                   max_length 256, fp32
+                   max_length 256, in fp32 (what ``precision="auto"`` picks on this CPU is printed below)
 * ``hwlib-bf16``   the same with bf16 autocast (``RunConfig(precision="bf16")``)
 * ``hwlib-nodrop`` the same with every dropout off: not a candidate default (dropout regularises), it shows what
                    drawing the dropout masks costs
@@ -20,13 +20,17 @@ alike). Epoch time = batches x mean step time + data loading. Ratios are example
 the same examples.
 
 MFU = 6 N (real tokens per second) / peak, where N counts the parameters applied to every token and the peak is
-the fastest of the 4096^3 ``torch.matmul`` timed in every round of the same run.
+the fastest of the 4096^3 ``torch.matmul`` timed in every round of the same run; for ``hwlib-bf16`` it is the
+fastest 2048^3 bf16 matmul of the same rounds (MFU against the peak of the arithmetic actually used). The summary's
+``bf16`` block says whether this CPU has native bf16, what ``precision="auto"`` picks here and why
+(``hwlib.precision``), and how fast bf16 training ran against fp32.
 
     python bench/throughput.py                 # ~4 minutes on 2 idle cores
     python bench/throughput.py --quick         # about a minute: 2 steps, hwlib / trainer / pad512 only
     python bench/throughput.py --threads 1     # while another job shares the cores (see bench/README.md)
     python bench/throughput.py --only-accuracy # length-grouped vs random batches: accuracy (trains; slow)
     python bench/throughput.py --only-accuracy --accuracy-dataset restaurant_sup   # the same check on restaurant
+    python bench/throughput.py --only-accuracy --accuracy-compare precision        # fp32 vs bf16 autocast
 
 The last line printed is ``SUMMARY {json}``.
 """
@@ -46,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 import torch  # noqa: E402
 
 from hwlib import bench, flops  # noqa: E402
+from hwlib.precision import cpu_choice  # noqa: E402
 from hwlib.train import RunConfig, prepare  # noqa: E402
 
 SETUPS = ("hwlib", "hwlib-bf16", "hwlib-nodrop", "trainer", "trainer-bs8", "pad128", "pad512")
@@ -61,7 +66,7 @@ def build(name: str, config: RunConfig, raw_train, seed: int):
 
     set_seed(seed)
     if name.startswith("hwlib"):
-        c = config.replace(precision="bf16") if name == "hwlib-bf16" else config
+        c = config.replace(precision="bf16" if name == "hwlib-bf16" else "fp32")
         model, tokenizer, _, tok = prepare(c)
         if name == "hwlib-nodrop":
             for module in model.modules():
@@ -134,36 +139,64 @@ def measure(setups, steps: int, seed: int, peak_n: int, repeats: int, log=print)
             r["wall"].append(timed[name])
             r["cpu"].append(r["timer"].last_cpu_s)
         peaks.append(flops.matmul_flops(peak_n))
+        if "hwlib-bf16" in setups:  # the bf16 peak in the same rounds, so the neighbours slow both alike
+            peaks[-1]["bf16"] = flops.matmul_flops(min(peak_n, 2048), torch.bfloat16)
         log(f"  round {j + 1}/{steps}: " + " ".join(f"{n}={timed[n]:.2f}s" for n in setups if n in timed)
-            + f" matmul={peaks[-1]['wall'] / 1e9:.0f} GFLOP/s", flush=True)
+            + f" matmul={peaks[-1]['wall'] / 1e9:.0f} GFLOP/s"
+            + (f" bf16 matmul={peaks[-1]['bf16']['wall'] / 1e9:.0f} GFLOP/s" if "bf16" in peaks[-1] else ""),
+            flush=True)
     return rows, peaks
 
 
-def accuracy_check(seeds, dataset="acl_sup", log=print):
-    """Final test accuracy and macro-F1 of hwlib's default run with length-grouped vs random batches.
+# the two arms of each accuracy check: (label, RunConfig settings); the first is the reference
+CHECKS = {"batching": (("random", {"group_by_length": False}), ("length-grouped", {})),
+          "precision": (("fp32", {}), ("bf16", {"precision": "bf16"}))}
 
-    Both are ordinary book runs: read from ``results/`` or trained and stored there, as
-    ``python -m hwlib grid --models minilm --methods full --datasets <dataset> [--no-group-by-length]`` would.
+
+def accuracy_check(seeds, dataset="acl_sup", compare="batching", log=print):
+    """Final test accuracy and macro-F1 of hwlib's default run (MiniLM, full fine-tuning, 3 epochs) under the two
+    arms of ``CHECKS[compare]``, seed by seed: random vs length-grouped batches, or fp32 vs bf16 autocast.
+
+    Every run is an ordinary book run: read from ``results/`` or trained and stored there, as ``python -m hwlib
+    grid --models minilm --methods full --datasets <dataset> [--no-group-by-length | --precision bf16]`` would. The
+    fp32 arm is the stored default run (``precision="auto"``) where that one trained in fp32, as its record says;
+    elsewhere (a CPU on which ``auto`` picks bf16) it is a run with ``precision="fp32"``.
     """
     from hwlib.train import run
 
     out = []
     for seed in seeds:
-        for grouped in (False, True):
-            c = RunConfig(dataset=dataset, seed=seed, group_by_length=grouped)
+        for label, settings in CHECKS[compare]:
+            c = RunConfig(dataset=dataset, seed=seed, **settings)
+            if label == "fp32":
+                stored = run(c, train=False)
+                if stored is None or stored["provenance"]["precision"] != "fp32":
+                    c = c.replace(precision="fp32")
             lines = []
 
-            def note(line, seed=seed, grouped=grouped):
+            def note(line, seed=seed, label=label):
                 lines.append(line)
                 if line.startswith("training"):
-                    log(f"  training seed={seed} group_by_length={grouped} ...", flush=True)
+                    log(f"  training seed={seed} {label} ...", flush=True)
 
             rec = run(c, progress=False, log=note)
             source = "stored" if lines[0].startswith("stored") else "trained now"
-            out.append({"seed": seed, "batches": "length-grouped" if grouped else "random",
+            out.append({"seed": seed, "arm": label, "precision": rec["provenance"]["precision"],
                         "accuracy": rec["metrics"]["accuracy"], "macro_f1": rec["metrics"]["macro_f1"],
                         "train_s": rec["timing"]["train_runtime_s"], "source": source})
     return out
+
+
+def paired(diffs, level=0.95) -> dict:
+    """Mean of paired differences, their standard deviation and a Student-t interval for the mean."""
+    from scipy import stats
+
+    mean = statistics.mean(diffs)
+    if len(diffs) < 2:
+        return {"mean": mean, "sd": None, "low": None, "high": None, "pairs": len(diffs)}
+    sd = statistics.stdev(diffs)
+    half = stats.t.ppf(0.5 + level / 2, len(diffs) - 1) * sd / len(diffs) ** 0.5
+    return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "pairs": len(diffs)}
 
 
 def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) -> dict:
@@ -178,7 +211,10 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
     # fastest run; the median shows how much the neighbours took
     peak = {k: max(p[k] for p in peaks) for k in ("wall", "cpu")}
     peak_median = statistics.median(p["wall"] for p in peaks)
-    bf16_peak = flops.matmul_flops(min(peak_n, 2048), torch.bfloat16, repeats=2)
+    bf16_rounds = [p["bf16"] for p in peaks if "bf16" in p]
+    bf16_peak = ({k: max(p[k] for p in bf16_rounds) for k in ("wall", "cpu")} if bf16_rounds
+                 else flops.matmul_flops(min(peak_n, 2048), torch.bfloat16, repeats=2))
+    auto = cpu_choice()  # what precision="auto" trains in on this CPU, and why
     params = flops.token_params(hw["trainer"].model)
     n = params["per_token"]
     m = round(hw["padded_tokens"] / hw["batches"])  # tokens in a mean hwlib batch: its feed-forward matmul's rows
@@ -193,9 +229,12 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
         r["examples_per_s"] = r["examples"] / r["epoch_s"]
         r["real_tokens_per_s"] = r["real_tokens"] / r["epoch_s"]
         r["padded_tokens_per_s"] = r["padded_tokens"] / r["epoch_s"]
-        r["mfu"] = flops.training_flops(n, r["real_tokens_per_s"]) / peak["wall"]
-        r["mfu_padded"] = flops.training_flops(n, r["padded_tokens_per_s"]) / peak["wall"]
-        r["mfu_cpu"] = flops.training_flops(n, r["real_tokens"] / r["epoch_cpu_s"]) / peak["cpu"]
+        # MFU against the peak of the arithmetic the set-up uses: the bf16 matmul's for bf16 autocast
+        own = bf16_peak if r["setup"] == "hwlib-bf16" else peak
+        r["peak"] = "bf16" if own is bf16_peak else "fp32"
+        r["mfu"] = flops.training_flops(n, r["real_tokens_per_s"]) / own["wall"]
+        r["mfu_padded"] = flops.training_flops(n, r["padded_tokens_per_s"]) / own["wall"]
+        r["mfu_cpu"] = flops.training_flops(n, r["real_tokens"] / r["epoch_cpu_s"]) / own["cpu"]
     for r in rows.values():
         r["speedup"] = hw["examples_per_s"] / r["examples_per_s"]
         r["speedup_cpu"] = r["epoch_cpu_s"] / hw["epoch_cpu_s"]
@@ -206,11 +245,13 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
         ("batches", "batches", "d"), ("pad_fraction", "pad", ".2f"), ("step_s", "s/step", ".2f"),
         ("epoch_s", "s/epoch", ".0f"), ("examples_per_s", "examples/s", ".2f"),
         ("real_tokens_per_s", "real tok/s", ".0f"), ("padded_tokens_per_s", "padded tok/s", ".0f"),
-        ("mfu", "MFU", ".3f"), ("mfu_padded", "MFU padded", ".3f"), ("speedup", "hwlib x", ".2f"),
+        ("peak", "peak", "s"), ("mfu", "MFU", ".3f"), ("mfu_padded", "MFU padded", ".3f"),
+        ("speedup", "hwlib x", ".2f"),
         ("speedup_cpu", "hwlib x (CPU s)", ".2f")]))
     print()
     print("pad: fraction of the epoch's tokens that are padding; truncated: training examples cut at max_len;\n"
-          "MFU: 6 N real tokens/s over the fp32 matmul peak; MFU padded: the same counting pad tokens;\n"
+          "MFU: 6 N real tokens/s over the matmul peak of the set-up's arithmetic (peak: fp32, or bf16 for\n"
+          "hwlib-bf16); MFU padded: the same counting pad tokens; hwlib: hwlib's defaults in fp32;\n"
           "hwlib x: hwlib's examples/s over the set-up's (wall clock); (CPU s): the same from process CPU time.")
     print(f"N = {n:,} parameters applied to every token (the 6 encoder layers); non-embedding "
           f"{params['non_embedding']:,}; all {params['total']:,}")
@@ -218,9 +259,12 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
           f"(median {peak_median / 1e9:.1f}, slowest {min(p['wall'] for p in peaks) / 1e9:.1f}); "
           f"{peak['cpu'] / 1e9:.1f} GFLOP per CPU-second")
     flags = flops.cpu_flags()
-    print(f"bf16 matmul {min(peak_n, 2048)}^3: {bf16_peak['wall'] / 1e9:.1f} GFLOP/s "
-          f"({bf16_peak['wall'] / peak['wall']:.2f} x fp32); CPU flags: "
-          + " ".join(f"{k}={'yes' if v else 'no'}" for k, v in flags.items()))
+    cap = auto["capability"]
+    print(f"bf16 matmul {min(peak_n, 2048)}^3, fastest of {len(bf16_rounds) or 2}: {bf16_peak['wall'] / 1e9:.1f} "
+          f"GFLOP/s ({bf16_peak['wall'] / peak['wall']:.2f} x fp32); CPU flags: "
+          + " ".join(f"{k}={'yes' if v else 'no'}" for k, v in flags.items())
+          + f"; oneDNN bf16: {'yes' if cap['onednn_bf16'] else 'no'}; native bf16: {'yes' if cap['native'] else 'no'}")
+    print(f"precision='auto' on this CPU ({auto['threads']} threads): {auto['precision']}, {auto['reason']}")
     print(f"fp32 matmul at a mean hwlib batch's feed-forward shape ({m}x384 @ 384x1536): "
           f"{shaped / 1e9:.1f} GFLOP/s = {shaped / peak['wall']:.2f} of the peak")
     total = sum(profile.values())
@@ -242,6 +286,10 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
         "matmul_at_batch_shape_flops": shaped,
         "n_per_token": n, "n_total": params["total"], "steps": steps, "repeats": repeats, "threads": threads,
         "cpu_flags": flags,
+        "bf16": {"native": cap["native"], "onednn_bf16": cap["onednn_bf16"], "cpu": cap["cpu"],
+                 "auto_precision": auto["precision"], "auto_reason": auto["reason"],
+                 "auto_matmul_speedup": (auto["timing"] or {}).get("speedup"),
+                 "matmul_peak_ratio": bf16_peak["wall"] / peak["wall"]},
         "hwlib_step_profile": {k: v / total for k, v in profile.items()},
         "setups": {k: {f: r[f] for f in ("examples_per_s", "real_tokens_per_s", "padded_tokens_per_s", "pad_fraction",
                                          "step_s", "epoch_s", "batches", "truncated", "mfu")} for k, r in rows.items()},
@@ -249,6 +297,9 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
     for k in ("pad128", "trainer-bs8", "hwlib-bf16"):
         if k in rows:
             summary[f"speedup_vs_{k.replace('-', '_')}"] = hw["examples_per_s"] / rows[k]["examples_per_s"]
+    if "hwlib-bf16" in rows:
+        summary["bf16"]["speedup_vs_fp32"] = rows["hwlib-bf16"]["examples_per_s"] / hw["examples_per_s"]
+        summary["bf16"]["mfu"] = rows["hwlib-bf16"]["mfu"]
     if "hwlib-nodrop" in rows:
         summary["nodrop_speedup"] = rows["hwlib-nodrop"]["examples_per_s"] / hw["examples_per_s"]
         summary["mfu_nodrop"] = rows["hwlib-nodrop"]["mfu"]
@@ -257,21 +308,26 @@ def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) 
 
 
 
-def report_accuracy(seeds, dataset="acl_sup") -> dict:
-    print(f"\naccuracy: hwlib defaults (MiniLM, 3 epochs, full {dataset} train, test set), random vs length-grouped "
-          "batches", flush=True)
-    acc = accuracy_check(seeds, dataset)
-    print(bench.table(acc, [("seed", "seed", "d"), ("batches", "batches", "s"), ("accuracy", "accuracy", ".4f"),
-                            ("macro_f1", "macro-F1", ".4f"), ("train_s", "train s", ".0f"), ("source", "run", "s")]))
-    by = {b: [a for a in acc if a["batches"] == b] for b in ("length-grouped", "random")}
+def report_accuracy(seeds, dataset="acl_sup", compare="batching") -> dict:
+    (ref, _), (other, _) = CHECKS[compare]
+    print(f"\naccuracy: hwlib defaults (MiniLM, 3 epochs, full {dataset} train, test set), {ref} vs {other}",
+          flush=True)
+    acc = accuracy_check(seeds, dataset, compare)
+    print(bench.table(acc, [("seed", "seed", "d"), ("arm", compare, "s"), ("precision", "precision", "s"),
+                            ("accuracy", "accuracy", ".4f"), ("macro_f1", "macro-F1", ".4f"),
+                            ("train_s", "train s", ".0f"), ("source", "run", "s")]))
+    by = {b: [a for a in acc if a["arm"] == b] for b in (other, ref)}
     out = {b: {m: statistics.mean(a[m] for a in v) for m in ("accuracy", "macro_f1")} for b, v in by.items()}
-    diffs = {m: [g[m] - r[m] for g, r in zip(by["length-grouped"], by["random"])] for m in ("accuracy", "macro_f1")}
+    diffs = {m: [g[m] - r[m] for g, r in zip(by[other], by[ref])] for m in ("accuracy", "macro_f1")}
+    tests = {m: paired(d) for m, d in diffs.items()}
     for m, d in diffs.items():
-        spread = f" (sd {statistics.stdev(d):.4f} over {len(d)} seeds)" if len(d) > 1 else ""
-        print(f"grouped - random, {m}: mean {statistics.mean(d):+.4f}{spread}; per seed "
-              + " ".join(f"{x:+.4f}" for x in d))
-    return {**out, "grouped_minus_random": {m: statistics.mean(d) for m, d in diffs.items()}, "seeds": list(seeds),
-            "dataset": dataset}
+        t = tests[m]
+        spread = (f" (sd {t['sd']:.4f} over {len(d)} seeds; 95 % interval {t['low']:+.4f} to {t['high']:+.4f})"
+                  if t["sd"] is not None else "")
+        print(f"{other} - {ref}, {m}: mean {t['mean']:+.4f}{spread}; per seed " + " ".join(f"{x:+.4f}" for x in d))
+    key = "grouped_minus_random" if compare == "batching" else "bf16_minus_fp32"
+    return {**out, key: {m: t["mean"] for m, t in tests.items()}, "intervals": tests, "seeds": list(seeds),
+            "dataset": dataset, "compare": compare}
 
 
 def main(argv=None) -> int:
@@ -290,6 +346,8 @@ def main(argv=None) -> int:
                    help="seeds of the accuracy check (runs missing from results/ are trained and stored there)")
     p.add_argument("--accuracy-dataset", default="acl_sup", choices=("acl_sup", "restaurant_sup", "agnews_sup"),
                    help="dataset of the accuracy check")
+    p.add_argument("--accuracy-compare", default="batching", choices=sorted(CHECKS),
+                   help="batching: random vs length-grouped batches; precision: fp32 vs bf16 autocast")
     ns = p.parse_args(argv)
     steps = ns.steps if ns.steps is not None else (2 if ns.quick else 5)
     ns.repeats = ns.repeats if ns.repeats is not None else (1 if ns.quick else 2)
@@ -311,7 +369,7 @@ def main(argv=None) -> int:
     if not ns.only_accuracy:
         summary = report_throughput(setups, steps, ns.seed, ns.peak_size, ns.repeats)
     if ns.accuracy or ns.only_accuracy:
-        summary["accuracy"] = report_accuracy(ns.accuracy_seeds, ns.accuracy_dataset)
+        summary["accuracy"] = report_accuracy(ns.accuracy_seeds, ns.accuracy_dataset, ns.accuracy_compare)
     summary["load_average_before"] = load_before
     print(bench.summary_line(summary))
     return 0
