@@ -384,3 +384,32 @@ def gap_table(frames: dict, model="minilm") -> pd.DataFrame:
                                                               + (f" ± {std:.1f}" if np.isfinite(std) else "")
                                                               + f" ({int(r.seeds)} seeds)")
     return pd.DataFrame(out).T
+
+
+def describe_step_bench(path=None) -> str:
+    """Markdown: the step-time ratios and memory of full fine-tuning, adapters and LoRA measured on the same batches
+    in one run of ``bench/adapter_step.py`` (stored in ``results/bench/adapter_step.json`` with its provenance)."""
+    import json
+
+    from .results import default_results_dir
+
+    path = path or default_results_dir() / "bench" / "adapter_step.json"
+    if not path.is_file():
+        return (f"No stored step benchmark at `{path}`: `python bench/adapter_step.py --threads 1 --out {path}` "
+                "measures it (about 3 minutes).")
+    stored = json.loads(path.read_text())
+    s, prov = stored["summary"], stored["provenance"]
+    mem = {k: v["step_peak"] / 2**20 for k, v in s["memory_bytes"].items()}
+    lora = (f", and {s['speedup_over_full']['lora']:.2f}x as long as a LoRA step (rank {s['lora_rank']}, "
+            f"{s['trainable_params']['lora']:,} trainable weights)" if "lora" in s["speedup_over_full"] else "")
+    load = s.get("load_average_before")
+    busy = f", load average {load:.1f} at the start" if load is not None else ""
+    return (f"**Paired on identical batches** (`{stored['command']}`, {prov['device']}, {prov['date'][:10]}{busy}): "
+            f"over the same {s['steps']} ACL-ARC batches of {s['batch_size']}, each timed with every method in "
+            f"turn, a full fine-tuning step took {s['adapter_step_speedup']:.2f}x as long as an adapter step (the "
+            f"FLOP bound is {s['adapter_step_bound']:.2f}x){lora}. Measured in fp32 at the median batch "
+            f"({s['memory_batch'][0]} x {s['memory_batch'][1]} tokens), the step's peak (weights + AdamW + the "
+            f"larger of activations and gradients) is {mem['full']:.0f} MiB for full fine-tuning and "
+            f"{mem['adapter']:.0f} MiB with adapters" + (f" ({mem['lora']:.0f} MiB with LoRA)" if "lora" in mem
+                                                          else "") + ". These ratios, not the stored runs' epoch "
+            "times above (made beside other jobs), are the method's speed.")
