@@ -94,6 +94,13 @@ def batching_configs(dataset, seeds, model="minilm", **settings) -> dict[bool, l
             for g in (True, False)}
 
 
+def precision_configs(dataset, seeds, model="minilm", **settings) -> dict[str, list[RunConfig]]:
+    """The paired precision check: the default full fine-tuning runs (``precision="auto"``, which trained in fp32
+    where their records say so: ``hwlib.precision``) and the same runs in bf16 autocast."""
+    return {"fp32": book_configs([model], ["full"], [dataset], seeds, **settings),
+            "bf16": book_configs([model], ["full"], [dataset], seeds, **(settings | {"precision": "bf16"}))}
+
+
 # ------------------------------------------------------------------------------------------------ missing runs
 def grid_commands(configs) -> list[str]:
     """``python -m hwlib grid`` commands that together train exactly ``configs`` (stored runs are skipped).

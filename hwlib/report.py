@@ -84,8 +84,11 @@ def adapter_gap(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
         same = [s for s in seeds if full.loc[s, "device"] == ad.loc[s, "device"]]
         row["same_device_pairs"] = len(same)
         row["epoch_speedup"] = (full.loc[same, "epoch_s"].mean() / ad.loc[same, "epoch_s"].mean()) if same else np.nan
-        row["peak_memory_ratio"] = (ad.loc[same, "peak_memory_gb"].mean() / full.loc[same, "peak_memory_gb"].mean()
-                                    if same else np.nan)
+        # memory: only the pairs in which both runs recorded it (older runs did not), so the ratio stays paired
+        mem = [s for s in same if np.isfinite(full.loc[s, "peak_memory_gb"]) and np.isfinite(ad.loc[s, "peak_memory_gb"])]
+        row["memory_pairs"] = len(mem)
+        row["peak_memory_ratio"] = (ad.loc[mem, "peak_memory_gb"].mean() / full.loc[mem, "peak_memory_gb"].mean()
+                                    if mem else np.nan)
         rows.append(row)
     return pd.DataFrame(rows).set_index("dataset") if rows else pd.DataFrame()
 
@@ -217,7 +220,8 @@ def describe_gap(gap: pd.DataFrame, df: pd.DataFrame) -> str:
                         if np.isfinite(r.epoch_speedup) else
                         "; no pair of runs was made on the same device and threads, so no speed ratio is given")
                      + (f"; the peak memory is {r.peak_memory_ratio:.2f}x"
-                        + (" (one pair only)." if r.same_device_pairs == 1 else ".")
+                        + (" (one pair only, one seed: indicative)." if r.memory_pairs == 1 else
+                           f" ({int(r.memory_pairs)} pairs with a memory record in both runs).")
                         if np.isfinite(r.peak_memory_ratio) else " (no per-run memory record on such a pair)."))
     return "\n".join(lines)
 
@@ -264,17 +268,23 @@ def describe_floor(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def batching_check(grouped: pd.DataFrame, random: pd.DataFrame, cols=("accuracy", "macro_f1")) -> pd.DataFrame:
-    """Length-grouped minus random batches, per seed present in both (points), with the mean and std."""
-    seeds = sorted(set(grouped.seed) & set(random.seed))
+def paired_check(a: pd.DataFrame, b: pd.DataFrame, names=("grouped", "random"),
+                 cols=("accuracy", "macro_f1")) -> pd.DataFrame:
+    """Arm ``a`` minus arm ``b``, per seed present in both (points), with the mean and std over the seeds."""
+    seeds = sorted(set(a.seed) & set(b.seed))
     if not seeds:
-        return pd.DataFrame({"note": ["no seed has both a length-grouped and a random-batch run stored"]})
-    g, r = grouped.set_index("seed").loc[seeds], random.set_index("seed").loc[seeds]
-    out = pd.DataFrame({**{f"{c} grouped": g[c] for c in cols}, **{f"{c} random": r[c] for c in cols},
-                        **{f"{c} difference": g[c] - r[c] for c in cols}})
+        return pd.DataFrame({"note": [f"no seed has both a {names[0]} and a {names[1]} run stored"]})
+    x, y = a.set_index("seed").loc[seeds], b.set_index("seed").loc[seeds]
+    out = pd.DataFrame({**{f"{c} {names[0]}": x[c] for c in cols}, **{f"{c} {names[1]}": y[c] for c in cols},
+                        **{f"{c} difference": x[c] - y[c] for c in cols}})
     out.loc["mean"] = out.mean()
     out.loc["std"] = out.loc[seeds].std(ddof=1) if len(seeds) > 1 else np.nan
     return out.round(2)
+
+
+def batching_check(grouped: pd.DataFrame, random: pd.DataFrame, cols=("accuracy", "macro_f1")) -> pd.DataFrame:
+    """Length-grouped minus random batches, per seed present in both (points), with the mean and std."""
+    return paired_check(grouped, random, ("grouped", "random"), cols)
 
 
 def batching_checks(datasets, seeds, model="minilm", **settings) -> pd.DataFrame:
@@ -287,6 +297,21 @@ def batching_checks(datasets, seeds, model="minilm", **settings) -> pd.DataFrame
         out[d] = batching_check(frames[True], frames[False])
     if not out:
         return pd.DataFrame({"note": [f"no dataset of {list(E.BATCHING_DATASETS)} is among those shown"]})
+    return pd.concat(out, names=["dataset"])
+
+
+def precision_checks(datasets, seeds, model="minilm", **settings) -> pd.DataFrame:
+    """bf16 autocast minus fp32, per dataset and seed (points): the stored full fine-tuning runs of ``model`` with
+    ``precision="bf16"`` against the default runs whose records say they trained in fp32 (nothing is trained)."""
+    out = {}
+    for d in datasets:
+        frames = {}
+        for arm, configs in E.precision_configs(d, seeds, model, **settings).items():
+            records = E.collect(configs, train_missing=False)[0]
+            frames[arm] = runs_frame([r for r in records if r["provenance"]["precision"] == arm])
+        out[d] = paired_check(frames["bf16"], frames["fp32"], ("bf16", "fp32"))
+    if not out:
+        return pd.DataFrame({"note": ["no dataset given"]})
     return pd.concat(out, names=["dataset"])
 
 

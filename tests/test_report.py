@@ -195,3 +195,17 @@ def test_further_claims_give_verdicts_from_the_runs():
     assert v["a lower training loss goes with better test performance"] == "holds"
     assert v["the adapters' loss of accuracy grows with the task's difficulty"] == "holds"
     assert v["ACL-ARC is hardest because it has the most labels"] == "does not hold as stated"  # AG News: 4 > 3
+
+
+def test_the_memory_ratio_pairs_only_runs_that_both_recorded_memory():
+    cols = R.runs_frame([]).columns
+    nan = float("nan")
+    rows = [("full", 1, 4.0), ("adapter", 1, nan), ("full", 2, 2.0), ("adapter", 2, 1.0), ("full", 3, nan),
+            ("adapter", 3, 9.0)]
+    df = pd.DataFrame([{**dict.fromkeys(cols), "model": "minilm", "method": m, "dataset": "acl_sup", "seed": s,
+                        "accuracy": 60.0, "macro_f1": 20.0, "final_train_loss": 1.0, "trainable_pct": 2.5,
+                        "epoch_s": 1.0, "peak_memory_gb": mem, "device": "cpu (x86_64, 1 threads)"}
+                       for m, s, mem in rows])
+    gap = R.adapter_gap(df).loc["acl_sup"]
+    assert gap.memory_pairs == 1 and gap.peak_memory_ratio == 0.5  # unpaired 4.0 and 9.0 left out
+    assert "one pair only" in R.describe_gap(R.adapter_gap(df), df)
