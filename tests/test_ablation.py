@@ -1,0 +1,35 @@
+"""What each change buys: only candidates that differ from the chosen recipe in one setting are compared."""
+import dataclasses
+
+from hwlib import ablation
+from hwlib.config import RunConfig
+
+BUDGET = dict(select_on_dev=True, epochs=10, patience=3, warmup_ratio=0.06, weight_decay=0.01)
+
+
+def record(config: RunConfig, dev: float, test: float, epoch: int = 5) -> dict:
+    return {"config": dataclasses.asdict(config), "metrics": {"macro_f1": test, "accuracy": test},
+            "selection": {"dev_macro_f1": dev, "chosen_epoch": epoch}}
+
+
+def test_each_row_changes_one_setting_of_the_recipe_dev_chose():
+    base = RunConfig(method="adapter", **BUDGET)
+    recs = [record(base.replace(learning_rate=1e-3, pooling="mean"), 0.66, 0.47),  # the recipe: best on dev
+            record(base.replace(learning_rate=3e-4, pooling="mean"), 0.39, 0.27),  # lr only
+            record(base.replace(learning_rate=1e-3, train_pooler=True), 0.59, 0.58),  # head only (pooling + pooler)
+            record(base.replace(learning_rate=3e-4, train_pooler=True), 0.47, 0.50)]  # two changes: left out
+    t = ablation.one_change_table(recs).loc[("acl_sup", "adapter")]
+    assert sorted(t.index) == ["head", "learning_rate"]
+    assert t.loc["head", "recipe"] == "mean" and t.loc["head", "changed to"] == "[CLS] + pooler trains"
+    assert round(t.loc["learning_rate", "dev macro-F1 change"], 6) == -27.0
+    assert round(t.loc["head", "test macro-F1 change"], 6) == 11.0  # test shown beside dev, never choosing
+
+
+def test_the_budget_row_pairs_the_course_run_with_the_sweeps_run_at_the_course_settings():
+    course = record(RunConfig(seed=1), 0.0, 0.24)
+    at_course_lr = record(RunConfig(seed=1, pooling="cls", **BUDGET), 0.30, 0.40, epoch=9)
+    other_lr = record(RunConfig(seed=1, learning_rate=1e-4, **BUDGET), 0.70, 0.60)
+    t = ablation.budget_row([course], [at_course_lr, other_lr])
+    assert len(t) == 1 and list(t.iloc[0].round(6)) == [24.0, 40.0]
+    assert "chose 9" in t.columns[1]
+    assert "note" in ablation.budget_row([course], [other_lr]).columns
