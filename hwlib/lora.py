@@ -48,3 +48,29 @@ def lora_parameter_count(layers: int, hidden: int, rank: int, targets: str = "qu
     sizes = {"query": (hidden, hidden), "key": (hidden, hidden), "value": (hidden, hidden),
              "attention_output": (hidden, hidden), "intermediate": (hidden, ff), "output": (ff, hidden)}
     return layers * sum(rank * sum(sizes[t]) for t in parse_targets(targets))
+
+
+def parameter_comparison(adapter_size: int = 64, ranks=(64, 8), targets: str = "query,value", num_labels: int = 6,
+                         model_name: str = "minilm") -> list[dict]:
+    """The added weights of the adapters and of LoRA at each of ``ranks``: the closed form beside the count on the
+    real model, and what trains in all (added weights and the head) as a share of the model."""
+    import copy
+
+    from .adapters import add_adapters, adapter_parameter_count, count_parameters
+    from .models import load_model
+
+    base, _ = load_model(model_name, num_labels=num_labels, seed=0)
+    layers, hidden = base.config.num_hidden_layers, base.config.hidden_size
+    ff = base.config.intermediate_size
+    adapted = count_parameters(add_adapters(copy.deepcopy(base), size=adapter_size))
+    rows = [{"method": f"adapters, m = {adapter_size}", "closed form": "2 L (2 H m + H + m)",
+             "added (closed form)": adapter_parameter_count(layers, hidden, adapter_size),
+             "added (counted)": adapted["adapter"], "trainable": adapted["trainable"],
+             "trainable %": 100 * adapted["trainable_fraction"]}]
+    for r in ranks:
+        counted = count_parameters(add_lora(copy.deepcopy(base), rank=r, targets=targets))
+        rows.append({"method": f"LoRA, r = {r} on {targets}", "closed form": "r (in + out) per target and layer",
+                     "added (closed form)": lora_parameter_count(layers, hidden, r, targets, ff),
+                     "added (counted)": counted["adapter"], "trainable": counted["trainable"],
+                     "trainable %": 100 * counted["trainable_fraction"]})
+    return rows

@@ -438,3 +438,26 @@ def describe_step_bench(path=None) -> str:
             f"{mem['adapter']:.0f} MiB with adapters" + (f" ({mem['lora']:.0f} MiB with LoRA)" if "lora" in mem
                                                           else "") + ". These ratios, not the stored runs' epoch "
             "times above (made beside other jobs), are the method's speed.")
+
+
+def describe_merge_bench(path=None) -> str:
+    """Markdown: prediction time of LoRA merged and unmerged, the adapters and the plain model on the same batches
+    (``bench/inference.py``, stored in ``results/bench/inference.json`` with its provenance)."""
+    import json
+
+    from .results import default_results_dir
+
+    path = path or default_results_dir() / "bench" / "inference.json"
+    if not path.is_file():
+        return (f"No stored inference benchmark at `{path}`: `python bench/inference.py --threads 1 --out {path}` "
+                "measures it (about a minute).")
+    stored = json.loads(path.read_text())
+    s, prov = stored["summary"], stored["provenance"]
+    x = s["time_vs_plain"]
+    return (f"**At inference** (`{stored['command']}`, {prov['device']}, {prov['date'][:10]}): predicting ACL-ARC's "
+            f"{s['examples']} test examples in batches of {s['batch_size']} took {x['lora']:.2f}x the plain model's "
+            f"time with LoRA beside the weights and {x['lora-merged']:.2f}x once merged into them "
+            f"(`merge_and_unload`; the merged model's logits differ from the unmerged one's by at most "
+            f"{s['max_merge_logit_difference']:.0e}), against {x['adapter']:.2f}x with the adapters, which cannot be "
+            "merged: a nonlinearity sits between their two projections. Merging gives back the plain model's speed; "
+            "the adapters' cost stays.")

@@ -82,3 +82,11 @@ def test_the_total_counts_the_model_once(tok):
     model, _ = load_model("minilm", num_labels=3, seed=0, tokenizer=tok)
     total = count_parameters(model)["total"]
     assert count_parameters(add_lora(model, rank=8))["total"] == total + lora_parameter_count(6, 384, 8)
+
+
+def test_the_books_parameter_table_has_closed_forms_equal_to_the_counts():
+    from hwlib.lora import parameter_comparison
+
+    rows = parameter_comparison(ranks=(64, 8))
+    assert [r["added (closed form)"] for r in rows] == [r["added (counted)"] for r in rows] == [595200, 589824, 73728]
+    assert all(r["trainable"] > r["added (counted)"] for r in rows)  # the head trains as well
