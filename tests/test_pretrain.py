@@ -75,3 +75,30 @@ def test_pretraining_lowers_the_heldout_loss_saves_the_encoder_and_resumes(cache
     clf, _ = load_model("minilm+tapt:acl_sup", num_labels=6, seed=0)
     torch.testing.assert_close(clf.bert.encoder.layer[0].attention.self.query.weight,
                                adapted.encoder.layer[0].attention.self.query.weight)
+
+
+def test_the_masked_only_head_gives_the_stock_loss_and_gradients():
+    import torch
+    from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling
+
+    from hwlib.models import load_tokenizer, resolve
+    from hwlib.pretrain import masked_only_head
+
+    tok = load_tokenizer("minilm")
+    batch = DataCollatorForLanguageModeling(tok, mlm_probability=0.15, seed=0)(
+        [{"input_ids": ids} for ids in tok(["the citation motivates the method used here",
+                                            "we compare our results with prior work on parsing"])["input_ids"]])
+    losses, grads = [], []
+    for sparse in (False, True):
+        torch.manual_seed(0)
+        model = AutoModelForMaskedLM.from_pretrained(resolve("minilm"), use_safetensors=True).eval()
+        if sparse:
+            model = masked_only_head(model)
+        out = model(**batch)
+        out.loss.backward()
+        losses.append(out.loss.detach())
+        grads.append(model.bert.encoder.layer[0].attention.self.query.weight.grad.clone())
+        n_masked = int((batch["labels"] != -100).sum())
+        assert out.logits.shape[0] == (n_masked if sparse else 2)  # projected rows: only the masked ones
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-7)
