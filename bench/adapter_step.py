@@ -76,16 +76,6 @@ def measured_memory(model, b: int, s: int) -> dict:
     return out
 
 
-def store(summary: dict, path: str) -> Path:
-    """The summary with its provenance (device, threads, versions, date), written atomically to ``path``."""
-    from hwlib import record
-    from hwlib.results import write_json_atomic
-
-    device, _ = record.device_and_precision("fp32")
-    return write_json_atomic(Path(path), {"summary": summary, "command": "python bench/adapter_step.py "
-                                          + " ".join(sys.argv[1:]), "provenance": record.provenance(device, "fp32")})
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=None, help="batches timed with each model (default 12, --quick 4)")
@@ -198,7 +188,9 @@ def main(argv=None) -> int:
                     "full_step_s": summary["step_s"]["full"], "adapter_step_s": summary["step_s"]["adapter"],
                     "goal_met": speedup["adapter"] >= GOAL}
     if ns.out:
-        print(f"stored {store(summary, ns.out)}")
+        from hwlib.results import store_bench
+
+        print(f"stored {store_bench(ns.out, summary, 'python bench/adapter_step.py ' + ' '.join(sys.argv[1:]))}")
     print(bench.summary_line(summary))
     return 0
 

@@ -136,14 +136,9 @@ def main(argv=None) -> int:
                "adapter_size": ns.adapter_size, "threads": torch.get_num_threads(),
                "load_average_before": load_before}
     if ns.out:
-        from hwlib import record
-        from hwlib.results import write_json_atomic
+        from hwlib.results import store_bench
 
-        device, _ = record.device_and_precision("fp32")
-        path = write_json_atomic(Path(ns.out), {"summary": summary, "command": "python bench/inference.py "
-                                                + " ".join(sys.argv[1:]), "provenance": record.provenance(device,
-                                                                                                      "fp32")})
-        print(f"stored {path}")
+        print(f"stored {store_bench(ns.out, summary, 'python bench/inference.py ' + ' '.join(sys.argv[1:]))}")
     print(bench.summary_line(summary))
     return 0
 

@@ -411,18 +411,21 @@ def gap_table(frames: dict, model="minilm") -> pd.DataFrame:
     return pd.DataFrame(out).T
 
 
-def describe_step_bench(path=None) -> str:
+def _missing_bench(name: str, minutes: str) -> str:
+    from .results import bench_path
+
+    path = bench_path(name)
+    return f"No stored benchmark at `{path}`: `python bench/{name}.py --threads 1 --out {path}` measures it ({minutes})."
+
+
+def describe_step_bench() -> str:
     """Markdown: the step-time ratios and memory of full fine-tuning, adapters and LoRA measured on the same batches
     in one run of ``bench/adapter_step.py`` (stored in ``results/bench/adapter_step.json`` with its provenance)."""
-    import json
+    from .results import load_bench
 
-    from .results import default_results_dir
-
-    path = path or default_results_dir() / "bench" / "adapter_step.json"
-    if not path.is_file():
-        return (f"No stored step benchmark at `{path}`: `python bench/adapter_step.py --threads 1 --out {path}` "
-                "measures it (about 3 minutes).")
-    stored = json.loads(path.read_text())
+    stored = load_bench("adapter_step")
+    if stored is None:
+        return _missing_bench("adapter_step", "about 3 minutes")
     s, prov = stored["summary"], stored["provenance"]
     mem = {k: v["step_peak"] / 2**20 for k, v in s["memory_bytes"].items()}
     lora = (f", and {s['speedup_over_full']['lora']:.2f}x as long as a LoRA step (rank {s['lora_rank']}, "
@@ -440,18 +443,14 @@ def describe_step_bench(path=None) -> str:
             "times above (made beside other jobs), are the method's speed.")
 
 
-def describe_merge_bench(path=None) -> str:
+def describe_merge_bench() -> str:
     """Markdown: prediction time of LoRA merged and unmerged, the adapters and the plain model on the same batches
     (``bench/inference.py``, stored in ``results/bench/inference.json`` with its provenance)."""
-    import json
+    from .results import load_bench
 
-    from .results import default_results_dir
-
-    path = path or default_results_dir() / "bench" / "inference.json"
-    if not path.is_file():
-        return (f"No stored inference benchmark at `{path}`: `python bench/inference.py --threads 1 --out {path}` "
-                "measures it (about a minute).")
-    stored = json.loads(path.read_text())
+    stored = load_bench("inference")
+    if stored is None:
+        return _missing_bench("inference", "about a minute")
     s, prov = stored["summary"], stored["provenance"]
     x = s["time_vs_plain"]
     return (f"**At inference** (`{stored['command']}`, {prov['device']}, {prov['date'][:10]}): predicting ACL-ARC's "

@@ -122,3 +122,25 @@ class ResultStore:
     def all(self) -> list[dict]:
         """Every stored record (checked as ``read_record`` does)."""
         return [read_record(p) for p in sorted(self.root.glob("*.json"))] if self.root.is_dir() else []
+
+
+# ------------------------------------------------------------------------------------------------ benchmarks
+def bench_path(name: str) -> Path:
+    """Where the book keeps the summary of benchmark ``name`` (``bench/<name>.py --out`` writes it)."""
+    return default_results_dir() / "bench" / f"{name}.json"
+
+
+def store_bench(path, summary: dict, command: str) -> Path:
+    """A benchmark's summary with the command that made it and its provenance (device, threads, versions, date),
+    written atomically to ``path``."""
+    from . import record
+
+    device, _ = record.device_and_precision("fp32")
+    return write_json_atomic(Path(path), {"summary": summary, "command": command,
+                                          "provenance": record.provenance(device, "fp32")})
+
+
+def load_bench(name: str) -> dict | None:
+    """The stored summary of benchmark ``name`` (``summary``, ``command``, ``provenance``), or ``None``."""
+    path = bench_path(name)
+    return json.loads(path.read_text()) if path.is_file() else None

@@ -129,3 +129,14 @@ def test_a_cut_data_file_is_refused_and_a_stored_run_is_not_shown_for_it(cut_agn
     original = {"files": {"ag_news/test.csv": SOURCES[("ag_news", "test.csv")].md5}, "modified": []}
     ResultStore().put(cfg, _record(), original)
     assert run(cfg, train=False) is None
+
+
+def test_a_benchmark_summary_is_stored_with_its_provenance_and_read_back(results_dir):
+    from hwlib.results import bench_path, load_bench, store_bench
+
+    assert load_bench("adapter_step") is None
+    store_bench(bench_path("adapter_step"), {"adapter_step_speedup": 1.4}, "python bench/adapter_step.py")
+    stored = load_bench("adapter_step")
+    assert stored["summary"] == {"adapter_step_speedup": 1.4} and stored["command"] == "python bench/adapter_step.py"
+    assert {"device", "date", "torch", "hwlib"} <= set(stored["provenance"])
+    assert [p.name for p in (results_dir / "bench").iterdir()] == ["adapter_step.json"]  # no temporary file left
