@@ -46,6 +46,9 @@ def parser(config_cls=C.RunConfig) -> argparse.ArgumentParser:
             s.add_argument("--vary", nargs="+", default=[], metavar="FIELD=V1,V2",
                            help="settings to cross, e.g. learning_rate=1e-4,3e-4 pooling=cls,mean")
             s.add_argument("--name", default="tuned", help="the recipe file's name (default: tuned)")
+            s.add_argument("--one-at-a-time", action="store_true",
+                           help="instead of crossing the --vary settings, change one at a time from the settings "
+                                "the other flags give (1 + sum(values - 1) runs per base instead of the product)")
         s.add_argument("--retrain", action="store_true", help="train even if the run is stored")
         s.add_argument("--results-dir", default=None, help="default: results/ of the repository ($HWLIB_RESULTS_DIR)")
         s.add_argument("--no-progress", action="store_true")
@@ -76,8 +79,11 @@ def configs(ns, config_cls=C.RunConfig) -> list:
     if getattr(ns, "recipe", None):
         return E.recipe_configs(ns.recipe, pairs, ns.dataset, ns.seed)
     # seed-major: every (model, method, dataset) gets seed 1 before any gets seed 2
-    grid = [config_cls(model=m, dataset=d, method=meth, seed=s, **settings)
-            for s in ns.seed for d in ns.dataset for m, meth in pairs]
+    kwargs = [dict(model=m, dataset=d, method=meth, seed=s, **settings)
+              for s in ns.seed for d in ns.dataset for m, meth in pairs]
+    if ns.command == "sweep" and ns.one_at_a_time:
+        return E.neighbour_configs(kwargs, E.parse_vary(ns.vary, config_cls), config_cls)
+    grid = [config_cls(**k) for k in kwargs]
     return E.sweep_configs(grid, E.parse_vary(ns.vary, config_cls)) if ns.command == "sweep" else grid
 
 

@@ -169,6 +169,24 @@ def sweep_configs(base, vary: dict) -> list[RunConfig]:
     return [c.replace(select_on_dev=True, **combo) for c in base for combo in combos]
 
 
+def neighbour_configs(bases: list[dict], vary: dict, config_cls=RunConfig) -> list[RunConfig]:
+    """For each base (the keyword arguments of a ``RunConfig``), the base and, for every setting in ``vary``, its
+    variants that change that one setting alone: a one-at-a-time design, ``1 + sum(len(values) - 1)`` runs per base
+    instead of the cross's product, each choosing its epoch on dev. The bases are the arguments as given, before
+    ``RunConfig`` resets what does not apply, so that an adapter base with mean pooling and ``train_pooler=True``
+    has the neighbour "[CLS] pooling, the pooler training"."""
+    out = []
+    for b in bases:
+        b = b | {"select_on_dev": True}
+        base = config_cls(**b)
+        variants = [base] + [config_cls(**(b | {k: v})) for k, values in vary.items() for v in values
+                             if v != getattr(base, k)]
+        for v in variants:
+            if v not in out:
+                out.append(v)
+    return out
+
+
 def choose_recipes(records) -> list[dict]:
     """Per model, method and dataset, the settings whose runs score the best mean dev macro-F1 (over their seeds),
     with every candidate and the runs that scored it. Only dev scores are read: the test metrics play no part."""

@@ -184,3 +184,18 @@ def test_results_json_lists_each_stored_configuration(results_dir):
                       "macro_f1_mean", "macro_f1_std", "at_floor"}
     assert g["settings"] == {"epochs": 1, "learning_rate": 1e-4, "max_train_samples": 16, "max_eval_samples": 32}
     assert g["seeds"] == 1 and g["accuracy_std"] is None and 0 <= g["accuracy_mean"] <= 100
+
+
+def test_a_one_at_a_time_sweep_changes_one_setting_from_the_base():
+    from hwlib.__main__ import configs, parser
+
+    base = dict(method="adapter", learning_rate=1e-3, pooling="mean", train_pooler=True)
+    got = E.neighbour_configs([base], E.parse_vary(["learning_rate=1e-3,3e-4", "pooling=mean,cls"]))
+    assert [(c.learning_rate, c.pooling, c.train_pooler) for c in got] == [
+        (1e-3, "mean", False), (3e-4, "mean", False), (1e-3, "cls", True)]  # 3 runs, not the cross's 4
+    assert all(c.select_on_dev for c in got)
+    ns = parser().parse_args(["sweep", "--methods", "full", "--datasets", "acl_sup", "--seeds", "1",
+                              "--learning-rate", "1e-4", "--pooling", "mean", "--one-at-a-time",
+                              "--vary", "learning_rate=1e-4,3e-4,5e-5", "pooling=mean,cls"])
+    assert [(c.learning_rate, c.pooling) for c in configs(ns)] == [(1e-4, "mean"), (3e-4, "mean"), (5e-5, "mean"),
+                                                                 (1e-4, "cls")]
