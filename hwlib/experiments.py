@@ -241,6 +241,15 @@ def recipe_configs(name: str, pairs, datasets, seeds) -> list[RunConfig]:
                           for d in datasets for m, meth in pairs], seeds)
 
 
+def stored_recipes(name: str, model: str, methods) -> list[dict]:
+    """The recipes of ``results/recipes/<name>.json`` for ``model`` and ``methods`` (those chosen so far; none if
+    the file is missing), in the file's order."""
+    path = recipes_dir() / f"{name}.json"
+    if not path.is_file():
+        return []
+    return [r for r in json.loads(path.read_text())["recipes"] if r["model"] == model and r["method"] in methods]
+
+
 def tuned_configs(recipes, seeds) -> list[RunConfig]:
     """The runs of each recipe (``choose_recipes``' output, or a recipe file's) for ``seeds``, seed-major."""
     return [RunConfig(model=r["model"], method=r["method"], dataset=r["dataset"], seed=s, **r["settings"])
