@@ -4,10 +4,12 @@ One concept per module: ``data`` (the course's datasets), ``datastats`` (their s
 (encoders by name), ``adapters`` (bottleneck adapters), ``lora`` (LoRA through peft), ``heads`` (what the classifier
 reads: [CLS] pooler or mean pooling; class-weighted loss), ``probe`` (the frozen-encoder linear probe), ``pretrain``
 (task-adaptive MLM pretraining), ``config`` (``RunConfig``, the one list of run settings),
-``train`` (Trainer fine-tuning; ``run`` loads or trains), ``record`` (what a stored run records), ``results`` (the run
-store), ``experiments`` (which runs the chapters show, and collecting them), ``report`` (tables and figures from
-stored runs), ``claims`` (the report's claims against our runs), ``memory`` (the symbolic memory model),
-``memory_measure`` (measuring what it predicts) and ``memory_gpu`` (measuring it on a GPU), ``flops`` and ``bench``
-(benchmark helpers).
+``precision`` (what ``precision="auto"`` trains in, measured), ``train`` (Trainer fine-tuning; ``run`` loads or
+trains), ``record`` (what a stored run records), ``results`` (the run store, and the benchmarks' summaries),
+``experiments`` (which runs the chapters show, and collecting them), ``report`` (tables and figures from stored
+runs), ``paired`` (two arms over the same seeds), ``ablation`` (reading a sweep: what each change buys), ``costs``
+(what training and serving cost), ``claims`` (the report's claims against our runs), ``memory`` (the symbolic memory
+model), ``memory_measure`` (measuring what it predicts) and ``memory_gpu`` (measuring it on a GPU), ``flops`` and
+``bench`` (benchmark helpers).
 """
 __version__ = "0.1.0"

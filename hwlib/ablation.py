@@ -1,4 +1,5 @@
-"""What each change of a recipe buys, one at a time: the sweep's candidates set against the recipe dev chose.
+"""Reading a sweep: one row per candidate run, the dev curves, and what each change of a recipe buys, one at a time
+(the sweep's candidates set against the recipe dev chose).
 
 A sweep crosses settings (``python -m hwlib sweep --vary ...``), so most pairs of its candidates differ in more than
 one setting. ``one_change_table`` keeps the pairs that differ in exactly one, the chosen recipe against each
@@ -12,9 +13,11 @@ Everything here reads stored records; the test scores are shown beside the dev s
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .config import RunConfig
+from .report import TRAINER_DEFAULT_LR
 
 HEAD = ("pooling", "train_pooler")  # one change: what the classifier reads, and whether that layer trains
 
@@ -89,3 +92,47 @@ def budget_row(course_records, sweep_records) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame({"note": ["no sweep candidate at the course's pooling and learning rate is stored"]})
     return pd.DataFrame(rows).set_index(["dataset", "method", "seed"])
+
+
+RECIPE_COLUMNS = ["model", "method", "dataset", "seed", "pooling", "learning_rate", "train_pooler", "epochs",
+                  "chosen_epoch", "epochs_run", "dev_macro_f1", "accuracy", "macro_f1", "train_min", "device"]
+
+
+def recipe_frame(records) -> pd.DataFrame:
+    """One row per run with the settings a recipe varies, the test metrics (points), what was chosen on dev and
+    what the run cost (minutes of training on its device)."""
+    rows = []
+    for r in records:
+        c, sel = r["config"], r.get("selection", {})
+        rows.append({
+            "model": c["model"], "method": c["method"], "dataset": c["dataset"], "seed": c["seed"],
+            "pooling": c.get("pooling", "cls"),
+            "learning_rate": c.get("learning_rate") or TRAINER_DEFAULT_LR,
+            "train_pooler": c.get("train_pooler", False), "epochs": c["epochs"],
+            "chosen_epoch": sel.get("chosen_epoch"), "epochs_run": sel.get("epochs_run", len(r["eval_history"])),
+            "dev_macro_f1": 100 * sel["dev_macro_f1"] if "dev_macro_f1" in sel else np.nan,
+            **{m: 100 * r["metrics"][m] for m in ("accuracy", "macro_f1")},
+            "train_min": r["timing"]["train_runtime_s"] / 60, "device": r["provenance"]["device"],
+        })
+    return pd.DataFrame(rows, columns=RECIPE_COLUMNS)
+
+
+def plot_dev_curves(records, label=lambda c: f"{c['method']} {c.get('pooling', 'cls')} lr={c['learning_rate']:g}",
+                    ax=None, floor: float | None = None):
+    """Dev macro-F1 after every epoch, one line per run (runs that chose their epoch on dev); the chosen epoch
+    marked with a dot, the majority floor dashed."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.4), dpi=90)
+    for i, r in enumerate(rec for rec in records if "selection" in rec):
+        ep = [e["epoch"] for e in r["eval_history"]]
+        f1 = [100 * e["macro_f1"] for e in r["eval_history"]]
+        line, = ax.plot(ep, f1, marker=".", ms=3, label=label(r["config"]), color=f"C{i}")
+        ax.plot(r["selection"]["chosen_epoch"], 100 * r["selection"]["dev_macro_f1"], "o", color=line.get_color())
+    if floor is not None:
+        ax.axhline(floor, color="gray", ls="--", lw=1, label="majority floor")
+    ax.set(xlabel="epoch", ylabel="dev macro-F1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return ax

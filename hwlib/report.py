@@ -1,13 +1,14 @@
-"""Tables, figures and sentences for the Task 2, Task 3 and claims chapters, computed from run records.
+"""Tables, figures and sentences for the Task 2, Task 3 and claims chapters, computed from run records: the runs as
+a table, summaries over seeds, the adapter gap, the majority floor, loss curves and metric bars.
 
-The records come from ``hwlib.experiments.collect``; nothing here trains or invents a number.
+The records come from ``hwlib.experiments.collect``; nothing here trains or invents a number. Paired checks of one
+setting (batching, precision) are in ``hwlib.paired``, what runs cost in ``hwlib.costs``, and the reading of a sweep
+in ``hwlib.ablation``.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from . import experiments as E
 
 METRICS = ["accuracy", "micro_f1", "macro_f1"]
 # Memory records that belong to one run. "process_peak_rss" (runs stored before hwlib reset the high-water mark per
@@ -268,129 +269,6 @@ def describe_floor(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def paired_check(a: pd.DataFrame, b: pd.DataFrame, names=("grouped", "random"),
-                 cols=("accuracy", "macro_f1")) -> pd.DataFrame:
-    """Arm ``a`` minus arm ``b``, per seed present in both (points), with the mean and std over the seeds."""
-    seeds = sorted(set(a.seed) & set(b.seed))
-    if not seeds:
-        return pd.DataFrame({"note": [f"no seed has both a {names[0]} and a {names[1]} run stored"]})
-    x, y = a.set_index("seed").loc[seeds], b.set_index("seed").loc[seeds]
-    out = pd.DataFrame({**{f"{c} {names[0]}": x[c] for c in cols}, **{f"{c} {names[1]}": y[c] for c in cols},
-                        **{f"{c} difference": x[c] - y[c] for c in cols}})
-    out.loc["mean"] = out.mean()
-    out.loc["std"] = out.loc[seeds].std(ddof=1) if len(seeds) > 1 else np.nan
-    return out.round(2)
-
-
-def batching_check(grouped: pd.DataFrame, random: pd.DataFrame, cols=("accuracy", "macro_f1")) -> pd.DataFrame:
-    """Length-grouped minus random batches, per seed present in both (points), with the mean and std."""
-    return paired_check(grouped, random, ("grouped", "random"), cols)
-
-
-def batching_checks(datasets, seeds, model="minilm", **settings) -> pd.DataFrame:
-    """``batching_check`` per dataset: the stored length-grouped and random-batch full fine-tuning runs of ``model``
-    (nothing is trained), paired by seed."""
-    out = {}
-    for d in datasets:
-        frames = {g: runs_frame(E.collect(configs, train_missing=False)[0])
-                  for g, configs in E.batching_configs(d, seeds, model, **settings).items()}
-        out[d] = batching_check(frames[True], frames[False])
-    if not out:
-        return pd.DataFrame({"note": [f"no dataset of {list(E.BATCHING_DATASETS)} is among those shown"]})
-    return pd.concat(out, names=["dataset"])
-
-
-def precision_checks(datasets, seeds, model="minilm", **settings) -> pd.DataFrame:
-    """bf16 autocast minus fp32, per dataset and seed (points): the stored full fine-tuning runs of ``model`` with
-    ``precision="bf16"`` against the default runs whose records say they trained in fp32 (nothing is trained)."""
-    out = {}
-    for d in datasets:
-        frames = {}
-        for arm, configs in E.precision_configs(d, seeds, model, **settings).items():
-            records = E.collect(configs, train_missing=False)[0]
-            frames[arm] = runs_frame([r for r in records if r["provenance"]["precision"] == arm])
-        out[d] = paired_check(frames["bf16"], frames["fp32"], ("bf16", "fp32"))
-    if not out:
-        return pd.DataFrame({"note": ["no dataset given"]})
-    return pd.concat(out, names=["dataset"])
-
-
-# ------------------------------------------------------------------------------------------------ beyond the course
-RECIPE_COLUMNS = ["model", "method", "dataset", "seed", "pooling", "learning_rate", "train_pooler", "epochs",
-                  "chosen_epoch", "epochs_run", "dev_macro_f1", "accuracy", "macro_f1", "train_min", "device"]
-
-
-def recipe_frame(records) -> pd.DataFrame:
-    """One row per run with the settings a recipe varies, the test metrics (points), what was chosen on dev and
-    what the run cost (minutes of training on its device)."""
-    rows = []
-    for r in records:
-        c, sel = r["config"], r.get("selection", {})
-        rows.append({
-            "model": c["model"], "method": c["method"], "dataset": c["dataset"], "seed": c["seed"],
-            "pooling": c.get("pooling", "cls"),
-            "learning_rate": c.get("learning_rate") or TRAINER_DEFAULT_LR,
-            "train_pooler": c.get("train_pooler", False), "epochs": c["epochs"],
-            "chosen_epoch": sel.get("chosen_epoch"), "epochs_run": sel.get("epochs_run", len(r["eval_history"])),
-            "dev_macro_f1": 100 * sel["dev_macro_f1"] if "dev_macro_f1" in sel else np.nan,
-            **{m: 100 * r["metrics"][m] for m in ("accuracy", "macro_f1")},
-            "train_min": r["timing"]["train_runtime_s"] / 60, "device": r["provenance"]["device"],
-        })
-    return pd.DataFrame(rows, columns=RECIPE_COLUMNS)
-
-
-def plot_dev_curves(records, label=lambda c: f"{c['method']} {c.get('pooling', 'cls')} lr={c['learning_rate']:g}",
-                    ax=None, floor: float | None = None):
-    """Dev macro-F1 after every epoch, one line per run (runs that chose their epoch on dev); the chosen epoch
-    marked with a dot, the majority floor dashed."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.4), dpi=90)
-    for i, r in enumerate(rec for rec in records if "selection" in rec):
-        ep = [e["epoch"] for e in r["eval_history"]]
-        f1 = [100 * e["macro_f1"] for e in r["eval_history"]]
-        line, = ax.plot(ep, f1, marker=".", ms=3, label=label(r["config"]), color=f"C{i}")
-        ax.plot(r["selection"]["chosen_epoch"], 100 * r["selection"]["dev_macro_f1"], "o", color=line.get_color())
-    if floor is not None:
-        ax.axhline(floor, color="gray", ls="--", lw=1, label="majority floor")
-    ax.set(xlabel="epoch", ylabel="dev macro-F1 (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    return ax
-
-
-def paired_difference(a: pd.DataFrame, b: pd.DataFrame, col: str = "macro_f1", level: float = 0.95) -> dict:
-    """``a - b`` over the seeds both have (same seed, same data order and head initialisation): mean, standard
-    deviation, number of pairs and a Student-t interval for the mean difference."""
-    from scipy import stats
-
-    seeds = sorted(set(a.seed) & set(b.seed))
-    d = (a.set_index("seed").loc[seeds, col] - b.set_index("seed").loc[seeds, col]).to_numpy(dtype=float)
-    out = {"pairs": len(seeds), "mean": float(d.mean()) if len(d) else np.nan,
-           "std": float(d.std(ddof=1)) if len(d) > 1 else np.nan, "low": np.nan, "high": np.nan}
-    if len(d) > 1:
-        half = stats.t.ppf(0.5 + level / 2, len(d) - 1) * out["std"] / np.sqrt(len(d))
-        out["low"], out["high"] = out["mean"] - half, out["mean"] + half
-    return out
-
-
-def cost(records) -> pd.DataFrame:
-    """What training took, per device: runs, hours of wall-clock time, and CPU-hours (wall time x the torch threads
-    the run used; on a GPU, GPU-hours)."""
-    import re
-
-    rows = []
-    for r in records:
-        device, hours = r["provenance"]["device"], r["timing"]["wall_s"] / 3600
-        threads = re.search(r"(\d+) threads", device)
-        rows.append({"device": device, "hours": hours, "cpu_or_gpu_hours": hours * (int(threads[1]) if threads else 1)})
-    if not rows:
-        return pd.DataFrame(columns=["runs", "hours", "cpu_or_gpu_hours"])
-    g = pd.DataFrame(rows).groupby("device")
-    return pd.concat([g.size().rename("runs"), g[["hours", "cpu_or_gpu_hours"]].sum()], axis=1).round(2)
-
-
 def gap_table(frames: dict, model="minilm") -> pd.DataFrame:
     """One row per dataset, one column per labelled frame of full + adapter runs: the paired accuracy and macro-F1
     gaps (full minus adapters, mean ± std over seeds), or why there is none (an arm at the majority floor)."""
@@ -409,54 +287,3 @@ def gap_table(frames: dict, model="minilm") -> pd.DataFrame:
                                                               + (f" ± {std:.1f}" if np.isfinite(std) else "")
                                                               + f" ({int(r.seeds)} seeds)")
     return pd.DataFrame(out).T
-
-
-def _missing_bench(name: str, minutes: str) -> str:
-    from .results import bench_path
-
-    path = bench_path(name)
-    return f"No stored benchmark at `{path}`: `python bench/{name}.py --threads 1 --out {path}` measures it ({minutes})."
-
-
-def describe_step_bench() -> str:
-    """Markdown: the step-time ratios and memory of full fine-tuning, adapters and LoRA measured on the same batches
-    in one run of ``bench/adapter_step.py`` (stored in ``results/bench/adapter_step.json`` with its provenance)."""
-    from .results import load_bench
-
-    stored = load_bench("adapter_step")
-    if stored is None:
-        return _missing_bench("adapter_step", "about 3 minutes")
-    s, prov = stored["summary"], stored["provenance"]
-    mem = {k: v["step_peak"] / 2**20 for k, v in s["memory_bytes"].items()}
-    lora = (f", and {s['speedup_over_full']['lora']:.2f}x as long as a LoRA step (rank {s['lora_rank']}, "
-            f"{s['trainable_params']['lora']:,} trainable weights)" if "lora" in s["speedup_over_full"] else "")
-    load = s.get("load_average_before")
-    busy = f", load average {load:.1f} at the start" if load is not None else ""
-    return (f"**Paired on identical batches** (`{stored['command']}`, {prov['device']}, {prov['date'][:10]}{busy}): "
-            f"over the same {s['steps']} ACL-ARC batches of {s['batch_size']}, each timed with every method in "
-            f"turn, a full fine-tuning step took {s['adapter_step_speedup']:.2f}x as long as an adapter step (the "
-            f"FLOP bound is {s['adapter_step_bound']:.2f}x){lora}. Measured in fp32 at the median batch "
-            f"({s['memory_batch'][0]} x {s['memory_batch'][1]} tokens), the step's peak (weights + AdamW + the "
-            f"larger of activations and gradients) is {mem['full']:.0f} MiB for full fine-tuning and "
-            f"{mem['adapter']:.0f} MiB with adapters" + (f" ({mem['lora']:.0f} MiB with LoRA)" if "lora" in mem
-                                                          else "") + ". These ratios, not the stored runs' epoch "
-            "times above (made beside other jobs), are the method's speed.")
-
-
-def describe_merge_bench() -> str:
-    """Markdown: prediction time of LoRA merged and unmerged, the adapters and the plain model on the same batches
-    (``bench/inference.py``, stored in ``results/bench/inference.json`` with its provenance)."""
-    from .results import load_bench
-
-    stored = load_bench("inference")
-    if stored is None:
-        return _missing_bench("inference", "about a minute")
-    s, prov = stored["summary"], stored["provenance"]
-    x = s["time_vs_plain"]
-    return (f"**At inference** (`{stored['command']}`, {prov['device']}, {prov['date'][:10]}): predicting ACL-ARC's "
-            f"{s['examples']} test examples in batches of {s['batch_size']} took {x['lora']:.2f}x the plain model's "
-            f"time with LoRA beside the weights and {x['lora-merged']:.2f}x once merged into them "
-            f"(`merge_and_unload`; the merged model's logits differ from the unmerged one's by at most "
-            f"{s['max_merge_logit_difference']:.0e}), against {x['adapter']:.2f}x with the adapters, which cannot be "
-            "merged: a nonlinearity sits between their two projections. Merging gives back the plain model's speed; "
-            "the adapters' cost stays.")

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from hwlib import experiments as E
+from hwlib import paired as P
 from hwlib import report as R
 from hwlib.__main__ import configs, parser
 from hwlib.config import RunConfig, check_parameters, setting
@@ -120,10 +121,10 @@ def test_at_floor_counts_seeds_that_predict_only_the_majority_class():
 def test_batching_check_pairs_seeds():
     g = pd.DataFrame({"seed": [1, 2, 3], "accuracy": [60.0, 61.0, 62.0], "macro_f1": [20.0, 22.0, 24.0]})
     r = pd.DataFrame({"seed": [2, 3, 4], "accuracy": [63.0, 62.0, 99.0], "macro_f1": [25.0, 24.0, 99.0]})
-    t = R.batching_check(g, r)
+    t = P.batching_check(g, r)
     assert list(t.index) == [2, 3, "mean", "std"]
     assert t.loc["mean", "accuracy difference"] == -1.0 and t.loc["mean", "macro_f1 difference"] == -1.5
-    assert "note" in R.batching_check(g, r[r.seed == 4])
+    assert "note" in P.batching_check(g, r[r.seed == 4])
 
 
 @pytest.mark.parametrize("bad", [[], [1, -2], [1.5], "1"])
@@ -142,8 +143,8 @@ def test_describe_gap_gives_the_signed_gaps():
 
 
 def test_batching_checks_pair_only_stored_runs(results_dir):
-    assert "note" in R.batching_checks([], [1]).columns
-    t = R.batching_checks(["acl_sup"], [1, 2])  # an empty store: nothing to pair, and nothing trained
+    assert "note" in P.batching_checks([], [1]).columns
+    t = P.batching_checks(["acl_sup"], [1, 2])  # an empty store: nothing to pair, and nothing trained
     assert "no seed has both" in t.loc["acl_sup"].note.iloc[0]
     assert not (results_dir / "runs").exists()
 
