@@ -6,7 +6,8 @@ all-MiniLM-L6-v2 ships its encoder without a masked-LM head, so ``BertForMaskedL
 teach the head, the rest adapt the encoder. 15 % of the tokens are masked, drawn again for every batch
 (``DataCollatorForLanguageModeling``), and the vocabulary projection runs only at the masked positions
 (``masked_only_head``: the same loss, 2.07x faster steps in ``bench/mlm_step.py``). The held-out MLM loss, on text of the same domain that fine-tuning never
-tests on (the dev split's text), with a fixed masking, says whether the encoder moved towards the domain.
+tests on (the dev split's text), with a fixed masking, says whether the encoder moved towards the domain; it is
+measured after every epoch (``heldout_curve`` in the record), so the number of epochs can be chosen by it.
 
 A pretrained encoder is named like a model: ``minilm+tapt:acl_sup`` (the default budget ``PretrainConfig``) or
 ``minilm+tapt:acl_sup:e5`` (5 epochs). ``checkpoint(name)`` returns its directory, pretraining it first when it is
@@ -156,6 +157,27 @@ def masked_only_head(model):
     return model
 
 
+def heldout_callback(tokenizer, texts, config: PretrainConfig):
+    """A ``TrainerCallback`` that measures the held-out MLM loss (``heldout_loss``, the same fixed masking) after every
+    epoch and logs it in the ``Trainer``'s state, so that it is saved with each checkpoint and survives a resume."""
+    from transformers import TrainerCallback
+
+    class HeldOut(TrainerCallback):
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+            loss = heldout_loss(model, tokenizer, texts, config)
+            model.train()
+            state.log_history.append({"epoch": round(state.epoch), "step": state.global_step,
+                                      "heldout_mlm_loss": loss})
+
+    return HeldOut()
+
+
+def heldout_curve(log_history, before: float) -> list[dict]:
+    """The held-out MLM loss by epoch, epoch 0 being the model before pretraining."""
+    return [{"epoch": 0, "loss": before}] + [{"epoch": h["epoch"], "loss": h["heldout_mlm_loss"]}
+                                             for h in log_history if "heldout_mlm_loss" in h]
+
+
 def pretrain(config: PretrainConfig, progress: bool = True) -> dict:
     """Pretrain, save the encoder (with the base model's pooler, which MLM does not train) and store the record."""
     import torch
@@ -187,7 +209,8 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> dict:
         logging_steps=max(1, min(10, len(train) // config.batch_size // 4)),
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0)
     trainer = Trainer(model=model, args=args, train_dataset=train,
-                      data_collator=DataCollatorForLanguageModeling(tokenizer, mlm_probability=config.mlm_probability))
+                      data_collator=DataCollatorForLanguageModeling(tokenizer, mlm_probability=config.mlm_probability),
+                      callbacks=[heldout_callback(tokenizer, dev_texts, config)])
     resume = any((root / "checkpoints").glob("checkpoint-*"))
     out = trainer.train(resume_from_checkpoint=True if resume else None)
     after = heldout_loss(trainer.model, tokenizer, dev_texts, config)
@@ -202,6 +225,7 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> dict:
     rec = {
         "name": config.name(), "key": config.key(), "config": dataclasses.asdict(config),
         "heldout_mlm_loss": {"before": before, "after": after, "text": f"{config.dataset} dev split"},
+        "heldout_curve": heldout_curve(trainer.state.log_history, before),  # after every epoch: choose epochs by it
         "train_curve": [{"step": h["step"], "epoch": h["epoch"], "loss": h["loss"]}
                         for h in trainer.state.log_history if "loss" in h],
         "data": {"train_texts": len(train_texts), "dev_texts": len(dev_texts),

@@ -60,6 +60,9 @@ def test_pretraining_lowers_the_heldout_loss_saves_the_encoder_and_resumes(cache
     rec = P.pretrain(cfg, progress=False)
     assert rec["timing"]["resumed"] and rec["train_curve"][-1]["epoch"] == 2.0
     assert rec["heldout_mlm_loss"]["after"] < rec["heldout_mlm_loss"]["before"]
+    curve = rec["heldout_curve"]  # measured after each epoch, the first one's kept through the resume
+    assert [c["epoch"] for c in curve] == [0, 1, 2] and curve[0]["loss"] == rec["heldout_mlm_loss"]["before"]
+    assert curve[-1]["loss"] == pytest.approx(rec["heldout_mlm_loss"]["after"])
     assert rec["data"]["files"]["acl_arc/dev.jsonl"] and rec["data"]["train_texts"] == 64
     stored = json.loads(next((results_dir / "pretrain").glob("*.json")).read_text())
     assert stored["checkpoint"]["sha256"] == rec["checkpoint"]["sha256"]
