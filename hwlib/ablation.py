@@ -136,3 +136,23 @@ def plot_dev_curves(records, label=lambda c: f"{c['method']} {c.get('pooling', '
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return ax
+
+
+def describe_recipes(tuned: pd.DataFrame, course: pd.DataFrame, probe: pd.DataFrame, floors: pd.DataFrame) -> str:
+    """Markdown: per dataset and method, the tuned recipe's test macro-F1 over its seeds beside the course's recipe,
+    the linear probe and the majority floor (``runs_frame`` tables, points)."""
+    lines = []
+    for (dataset, method), g in tuned.groupby(["dataset", "method"], sort=False):
+        f1 = g.macro_f1
+        spread = f" ± {f1.std(ddof=1):.1f}" if len(f1) > 1 else ""
+        c = course[(course.dataset == dataset) & (course.method == method)].macro_f1
+        p = probe[probe.dataset == dataset].macro_f1
+        floor = floors.loc[dataset, "macro_f1"]
+        parts = [f"course's recipe {c.mean():.1f} ({len(c)} seeds)" if len(c) else "no course run stored"]
+        if len(p):
+            parts.append(f"{'above' if f1.mean() > p.mean() else 'below'} the linear probe's {p.mean():.1f}")
+        floor_note = (", every seed at the majority floor" if (abs(f1 - floor) < 0.05).all()
+                      else f"; the floor is {floor:.1f}")
+        lines.append(f"- `{dataset}`, {method}: tuned macro-F1 {f1.mean():.1f}{spread} over {len(f1)} seed(s), "
+                     f"{'; '.join(parts)}{floor_note}.")
+    return "\n".join(lines) if lines else "No run of a chosen recipe is stored yet."

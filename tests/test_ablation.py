@@ -33,3 +33,17 @@ def test_the_budget_row_pairs_the_course_run_with_the_sweeps_run_at_the_course_s
     assert len(t) == 1 and list(t.iloc[0].round(6)) == [24.0, 40.0]
     assert "chose 9" in t.columns[1]
     assert "note" in ablation.budget_row([course], [other_lr]).columns
+
+
+def test_the_summary_sets_each_tuned_recipe_beside_the_course_the_probe_and_the_floor():
+    import pandas as pd
+
+    from hwlib.report import majority_baseline, runs_frame
+
+    cols = runs_frame([]).columns
+    row = lambda m, s, f1: {**dict.fromkeys(cols), "dataset": "acl_sup", "method": m, "seed": s, "macro_f1": f1}
+    tuned = pd.DataFrame([row("full", 1, 60.0), row("full", 2, 64.0)])
+    course = pd.DataFrame([row("full", s, 24.0) for s in (1, 2, 3)])
+    probe = pd.DataFrame([row("probe", 1, 43.8)])
+    text = ablation.describe_recipes(tuned, course, probe, majority_baseline(["acl_sup"]))
+    assert "tuned macro-F1 62.0 ± 2.8 over 2 seed(s), course's recipe 24.0 (3 seeds); above the linear probe's 43.8" in text
