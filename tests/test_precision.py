@@ -59,3 +59,18 @@ def test_the_timed_matmuls_give_flop_rates_and_refuse_bad_rounds():
     assert t["fp32_flops"] > 0 and t["bf16_flops"] > 0 and t["speedup"] == t["bf16_flops"] / t["fp32_flops"]
     with pytest.raises(ValueError, match="rounds=0"):
         precision.time_matmuls(rounds=0)
+
+
+def test_a_bf16_run_really_computes_in_bf16_under_the_trainer(tmp_path):
+    import torch
+
+    from hwlib.train import RunConfig, build_trainer
+
+    seen = []
+    trainer, _ = build_trainer(RunConfig(precision="bf16", max_train_samples=16, max_eval_samples=16, epochs=1),
+                               str(tmp_path), progress=False)
+    query = trainer.model.bert.encoder.layer[0].attention.self.query
+    query.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    trainer.train()
+    assert seen and set(seen) == {torch.bfloat16}
+    assert query.weight.dtype == torch.float32  # autocast: the weights stay fp32
