@@ -156,3 +156,24 @@ def describe_recipes(tuned: pd.DataFrame, course: pd.DataFrame, probe: pd.DataFr
         lines.append(f"- `{dataset}`, {method}: tuned macro-F1 {f1.mean():.1f}{spread} over {len(f1)} seed(s), "
                      f"{'; '.join(parts)}{floor_note}.")
     return "\n".join(lines) if lines else "No run of a chosen recipe is stored yet."
+
+
+def edge_choices(recipes, grids: dict) -> str:
+    """Markdown: the chosen recipes (``experiments.choose_recipes``) whose value of a numeric swept setting is the
+    largest or smallest one the grid tried: there the optimum is not bracketed, and a wider grid may do better."""
+    default = RunConfig()
+    lines = []
+    for r in recipes:
+        for key, values in grids.get(r["method"], {}).items():
+            numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if len(numeric) < 2:
+                continue
+            chosen = r["settings"].get(key, getattr(default, key))
+            side = "largest" if chosen == max(numeric) else "smallest" if chosen == min(numeric) else None
+            if side:
+                lines.append(f"- {r['method']} on `{r['dataset']}`: `{key}` = {chosen:g} is the {side} value the "
+                             f"grid tried ({', '.join(f'{v:g}' for v in sorted(numeric))}), so the best value may lie "
+                             "beyond it; a wider grid would tell.")
+    if not lines:
+        return "Every chosen value lies inside the range its grid tried."
+    return "**Chosen at the edge of the grid:**\n\n" + "\n".join(lines)

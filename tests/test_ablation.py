@@ -47,3 +47,13 @@ def test_the_summary_sets_each_tuned_recipe_beside_the_course_the_probe_and_the_
     probe = pd.DataFrame([row("probe", 1, 43.8)])
     text = ablation.describe_recipes(tuned, course, probe, majority_baseline(["acl_sup"]))
     assert "tuned macro-F1 62.0 ± 2.8 over 2 seed(s), course's recipe 24.0 (3 seeds); above the linear probe's 43.8" in text
+
+
+def test_a_recipe_chosen_at_the_edge_of_its_grid_is_named():
+    grids = {"lora": {"learning_rate": [5e-4, 3e-4, 1e-4], "pooling": ["mean"]},
+             "full": {"learning_rate": [1e-4, 3e-4, 5e-5]}}
+    recipes = [{"method": "lora", "dataset": "acl_sup", "settings": {"learning_rate": 5e-4}},
+               {"method": "full", "dataset": "acl_sup", "settings": {"learning_rate": 1e-4}}]
+    text = ablation.edge_choices(recipes, grids)
+    assert "lora on `acl_sup`: `learning_rate` = 0.0005 is the largest value" in text and "full on" not in text
+    assert "inside" in ablation.edge_choices(recipes[1:], grids)
