@@ -82,8 +82,9 @@ def budget_row(course_records, sweep_records) -> pd.DataFrame:
             continue  # only the course's own runs
         for r in sweep_records:
             c = RunConfig(**r["config"])
-            same = (c.dataset, c.method, c.seed, c.pooling, c.learning_rate, c.train_pooler) == (
-                cc.dataset, cc.method, cc.seed, default.pooling, default.learning_rate, default.train_pooler)
+            lr = c.learning_rate or TRAINER_DEFAULT_LR  # None is the Trainer's default, 5e-5
+            same = (c.dataset, c.method, c.seed, c.pooling, lr, c.train_pooler) == (
+                cc.dataset, cc.method, cc.seed, default.pooling, TRAINER_DEFAULT_LR, default.train_pooler)
             if same:
                 rows.append({"dataset": c.dataset, "method": c.method, "seed": c.seed,
                              "course (3 epochs)": 100 * course["metrics"]["macro_f1"],

@@ -27,7 +27,7 @@ def test_each_row_changes_one_setting_of_the_recipe_dev_chose():
 
 def test_the_budget_row_pairs_the_course_run_with_the_sweeps_run_at_the_course_settings():
     course = record(RunConfig(seed=1), 0.0, 0.24)
-    at_course_lr = record(RunConfig(seed=1, pooling="cls", **BUDGET), 0.30, 0.40, epoch=9)
+    at_course_lr = record(RunConfig(seed=1, pooling="cls", learning_rate=5e-5, **BUDGET), 0.30, 0.40, epoch=9)
     other_lr = record(RunConfig(seed=1, learning_rate=1e-4, **BUDGET), 0.70, 0.60)
     t = ablation.budget_row([course], [at_course_lr, other_lr])
     assert len(t) == 1 and list(t.iloc[0].round(6)) == [24.0, 40.0]
