@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 import torch  # noqa: E402
 
 from hwlib import bench, flops  # noqa: E402
+from hwlib.paired import mean_interval  # noqa: E402
 from hwlib.precision import cpu_choice  # noqa: E402
 from hwlib.train import RunConfig, prepare  # noqa: E402
 
@@ -187,18 +188,6 @@ def accuracy_check(seeds, dataset="acl_sup", compare="batching", log=print):
     return out
 
 
-def paired(diffs, level=0.95) -> dict:
-    """Mean of paired differences, their standard deviation and a Student-t interval for the mean."""
-    from scipy import stats
-
-    mean = statistics.mean(diffs)
-    if len(diffs) < 2:
-        return {"mean": mean, "sd": None, "low": None, "high": None, "pairs": len(diffs)}
-    sd = statistics.stdev(diffs)
-    half = stats.t.ppf(0.5 + level / 2, len(diffs) - 1) * sd / len(diffs) ** 0.5
-    return {"mean": mean, "sd": sd, "low": mean - half, "high": mean + half, "pairs": len(diffs)}
-
-
 def report_throughput(setups, steps: int, seed: int, peak_n: int, repeats: int) -> dict:
     """Measure, print the table and the notes under it; return the summary figures."""
     threads = torch.get_num_threads()
@@ -319,11 +308,11 @@ def report_accuracy(seeds, dataset="acl_sup", compare="batching") -> dict:
     by = {b: [a for a in acc if a["arm"] == b] for b in (other, ref)}
     out = {b: {m: statistics.mean(a[m] for a in v) for m in ("accuracy", "macro_f1")} for b, v in by.items()}
     diffs = {m: [g[m] - r[m] for g, r in zip(by[other], by[ref])] for m in ("accuracy", "macro_f1")}
-    tests = {m: paired(d) for m, d in diffs.items()}
+    tests = {m: mean_interval(d) for m, d in diffs.items()}
     for m, d in diffs.items():
         t = tests[m]
-        spread = (f" (sd {t['sd']:.4f} over {len(d)} seeds; 95 % interval {t['low']:+.4f} to {t['high']:+.4f})"
-                  if t["sd"] is not None else "")
+        spread = (f" (sd {t['std']:.4f} over {len(d)} seeds; 95 % interval {t['low']:+.4f} to {t['high']:+.4f})"
+                  if t["pairs"] > 1 else "")
         print(f"{other} - {ref}, {m}: mean {t['mean']:+.4f}{spread}; per seed " + " ".join(f"{x:+.4f}" for x in d))
     key = "grouped_minus_random" if compare == "batching" else "bf16_minus_fp32"
     return {**out, key: {m: t["mean"] for m, t in tests.items()}, "intervals": tests, "seeds": list(seeds),

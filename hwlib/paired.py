@@ -60,16 +60,22 @@ def precision_checks(datasets, seeds, model="minilm", **settings) -> pd.DataFram
     return pd.concat(out, names=["dataset"])
 
 
-def paired_difference(a: pd.DataFrame, b: pd.DataFrame, col: str = "macro_f1", level: float = 0.95) -> dict:
-    """``a - b`` over the seeds both have (same seed, same data order and head initialisation): mean, standard
-    deviation, number of pairs and a Student-t interval for the mean difference."""
+def mean_interval(diffs, level: float = 0.95) -> dict:
+    """Mean of paired differences, their standard deviation, the number of pairs and a Student-t interval for the
+    mean (``nan`` where one pair gives no spread)."""
     from scipy import stats
 
-    seeds = sorted(set(a.seed) & set(b.seed))
-    d = (a.set_index("seed").loc[seeds, col] - b.set_index("seed").loc[seeds, col]).to_numpy(dtype=float)
-    out = {"pairs": len(seeds), "mean": float(d.mean()) if len(d) else np.nan,
+    d = np.asarray(diffs, dtype=float)
+    out = {"pairs": len(d), "mean": float(d.mean()) if len(d) else np.nan,
            "std": float(d.std(ddof=1)) if len(d) > 1 else np.nan, "low": np.nan, "high": np.nan}
     if len(d) > 1:
         half = stats.t.ppf(0.5 + level / 2, len(d) - 1) * out["std"] / np.sqrt(len(d))
         out["low"], out["high"] = out["mean"] - half, out["mean"] + half
     return out
+
+
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame, col: str = "macro_f1", level: float = 0.95) -> dict:
+    """``a - b`` over the seeds both have (same seed, same data order and head initialisation): mean, standard
+    deviation, number of pairs and a Student-t interval for the mean difference."""
+    seeds = sorted(set(a.seed) & set(b.seed))
+    return mean_interval(a.set_index("seed").loc[seeds, col] - b.set_index("seed").loc[seeds, col], level)
