@@ -256,6 +256,17 @@ def tuned_configs(recipes, seeds) -> list[RunConfig]:
             for s in seeds for r in recipes]
 
 
+def transferred_configs(recipes, targets: dict, seeds) -> list[RunConfig]:
+    """Recipes chosen on one dataset's dev, trained on other datasets without a sweep of their own: for every recipe
+    and every target (a dataset name, or a short name such as ``"agnews"``, mapped to the settings that change
+    there, e.g. ``{"agnews": {"epochs": 3}}``) the runs for ``seeds``, seed-major. Each run still picks its epoch on
+    the target's own dev split; only the settings come from elsewhere."""
+    names = dict(zip(targets, resolve_datasets(list(targets))))
+    return [RunConfig(model=r["model"], method=r["method"], dataset=names[t], seed=s,
+                      **(r["settings"] | {"select_on_dev": True} | dict(changes)))
+            for s in seeds for t, changes in targets.items() for r in recipes]
+
+
 # ------------------------------------------------------------------------------------------------ what is stored
 def stored_groups(store=None) -> list[dict]:
     """One entry per stored configuration (all seeds together): model, method, dataset, the settings that differ

@@ -27,7 +27,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-NAME = re.compile(r"^(?P<base>[^+:]+)\+tapt:(?P<dataset>[a-z_]+)(?::e(?P<epochs>\d+))?$")
+NAME = re.compile(r"^(?P<base>[^+:]+)\+tapt:(?P<dataset>[a-z_]+)(?::e(?P<epochs>\d+))?(?::n(?P<samples>\d+))?$")
+# Every pretraining also measures the held-out MLM loss, before and after, on the dev text of these tasks: whether
+# the encoder moved towards its own domain and away from (or towards) the others.
+CROSS_DOMAINS = ("acl_sup", "restaurant_sup", "laptop_sup", "agnews_sup")
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,11 @@ class PretrainConfig:
 
     def name(self) -> str:
         default = PretrainConfig(model=self.model, dataset=self.dataset)
-        return f"{self.model}+tapt:{self.dataset}" + ("" if self == default else f":e{self.epochs}")
+        epochs = "" if self.epochs == default.epochs else f":e{self.epochs}"
+        samples = "" if self.max_train_samples is None else f":n{self.max_train_samples}"
+        name = f"{self.model}+tapt:{self.dataset}{epochs}{samples}"
+        # a configuration that differs in other settings (a test's smaller batch) has no model name: its key tells it
+        return name if parse(name) == self else f"{name}@{self.key()}"
 
 
 def parse(name: str) -> PretrainConfig | None:
@@ -68,10 +75,12 @@ def parse(name: str) -> PretrainConfig | None:
         return None
     m = NAME.match(name)
     if m is None:
-        raise ValueError(f"model name {name!r}: write BASE+tapt:TASK or BASE+tapt:TASK:eEPOCHS, "
-                         f"e.g. 'minilm+tapt:acl_sup' or 'minilm+tapt:acl_sup:e5'")
+        raise ValueError(f"model name {name!r}: write BASE+tapt:TASK[:eEPOCHS][:nTEXTS], e.g. "
+                         f"'minilm+tapt:acl_sup', 'minilm+tapt:acl_sup:e5' or 'minilm+tapt:agnews_sup:n1688' "
+                         f"(a seeded sample of 1688 training texts)")
     epochs = {"epochs": int(m["epochs"])} if m["epochs"] else {}
-    return PretrainConfig(model=m["base"], dataset=m["dataset"], **epochs)
+    samples = {"max_train_samples": int(m["samples"])} if m["samples"] else {}
+    return PretrainConfig(model=m["base"], dataset=m["dataset"], **epochs, **samples)
 
 
 def cache_root() -> Path:
@@ -98,11 +107,11 @@ def checkpoint(name: str, train: bool = True, progress: bool = True) -> str:
     return str(path)
 
 
-def _texts(config: PretrainConfig, split: str) -> list[str]:
+def _texts(dataset: str, model: str, split: str) -> list[str]:
     from .data import column, get_dataset
     from .models import load_tokenizer
 
-    dd = get_dataset(config.dataset, sep_token=load_tokenizer(config.model).sep_token, split_dev=True)
+    dd = get_dataset(dataset, sep_token=load_tokenizer(model).sep_token, split_dev=True)
     return column(dd[split], "text")
 
 
@@ -178,8 +187,9 @@ def heldout_curve(log_history, before: float) -> list[dict]:
                                              for h in log_history if "heldout_mlm_loss" in h]
 
 
-def pretrain(config: PretrainConfig, progress: bool = True) -> dict:
-    """Pretrain, save the encoder (with the base model's pooler, which MLM does not train) and store the record."""
+def pretrain(config: PretrainConfig, progress: bool = True, cross_domains=CROSS_DOMAINS) -> dict:
+    """Pretrain, save the encoder (with the base model's pooler, which MLM does not train) and store the record,
+    with the held-out MLM loss before and after on the dev text of ``cross_domains`` too (``CROSS_DOMAINS``)."""
     import torch
     from transformers import (AutoModel, AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer,
                               TrainingArguments, set_seed)
@@ -194,12 +204,14 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> dict:
     tokenizer = load_tokenizer(config.model)
     set_seed(config.seed)
     model = masked_only_head(AutoModelForMaskedLM.from_pretrained(resolve(config.model), use_safetensors=True))
-    train_texts, dev_texts = _texts(config, "train"), _texts(config, "dev")  # dev: for the held-out loss only
+    train_texts, dev_texts = _texts(config.dataset, config.model, "train"), _texts(config.dataset, config.model, "dev")
     if config.max_train_samples is not None and config.max_train_samples < len(train_texts):
         import random
 
         train_texts = random.Random(config.seed).sample(train_texts, config.max_train_samples)
-    before = heldout_loss(model, tokenizer, dev_texts, config)
+    before = heldout_loss(model, tokenizer, dev_texts, config)  # dev text: for the held-out loss only
+    cross_texts = {d: _texts(d, config.model, "dev") for d in cross_domains if d != config.dataset}
+    cross_before = {d: heldout_loss(model, tokenizer, t, config) for d, t in cross_texts.items()}
     enc = tokenizer(train_texts, truncation=True, max_length=config.max_length)
     train = [{"input_ids": ids} for ids in enc["input_ids"]]
     args = TrainingArguments(
@@ -214,6 +226,8 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> dict:
     resume = any((root / "checkpoints").glob("checkpoint-*"))
     out = trainer.train(resume_from_checkpoint=True if resume else None)
     after = heldout_loss(trainer.model, tokenizer, dev_texts, config)
+    cross = {d: {"before": cross_before[d], "after": heldout_loss(trainer.model, tokenizer, t, config)}
+             for d, t in cross_texts.items()}
 
     encoder = AutoModel.from_pretrained(resolve(config.model), use_safetensors=True)  # the base, with its pooler
     missing = encoder.load_state_dict(trainer.model.bert.state_dict(), strict=False)
@@ -226,9 +240,11 @@ def pretrain(config: PretrainConfig, progress: bool = True) -> dict:
         "name": config.name(), "key": config.key(), "config": dataclasses.asdict(config),
         "heldout_mlm_loss": {"before": before, "after": after, "text": f"{config.dataset} dev split"},
         "heldout_curve": heldout_curve(trainer.state.log_history, before),  # after every epoch: choose epochs by it
+        "heldout_other_domains": cross,  # the other tasks' dev text, before and after
         "train_curve": [{"step": h["step"], "epoch": h["epoch"], "loss": h["loss"]}
                         for h in trainer.state.log_history if "loss" in h],
-        "data": {"train_texts": len(train_texts), "dev_texts": len(dev_texts),
+        "data": {"train_texts": len(train_texts), "train_tokens": sum(map(len, enc["input_ids"])),
+                 "dev_texts": len(dev_texts),
                  **fingerprint(config.dataset, split_dev=True)},
         "timing": {"train_runtime_s": float(out.metrics["train_runtime"]), "wall_s": time.perf_counter() - started,
                    "resumed": resume},

@@ -15,6 +15,13 @@ def test_names_resolve_to_configurations_and_bad_ones_are_refused():
     assert P.parse("minilm+tapt:acl_sup") == P.PretrainConfig(model="minilm", dataset="acl_sup")
     assert P.parse("minilm+tapt:agnews_sup:e5").epochs == 5
     assert P.parse("minilm+tapt:agnews_sup:e5").name() == "minilm+tapt:agnews_sup:e5"
+    control = P.parse("minilm+tapt:agnews_sup:n1688")  # the cross-domain control: as many texts as ACL-ARC's
+    assert (control.max_train_samples, control.epochs, control.name()) == (1688, 20, "minilm+tapt:agnews_sup:n1688")
+    assert P.parse("minilm+tapt:agnews_sup:e5:n100").name() == "minilm+tapt:agnews_sup:e5:n100"
+    odd = P.PretrainConfig(batch_size=8)  # not expressible as a name: the key tells it apart, and it is no model
+    assert odd.name() == f"minilm+tapt:acl_sup@{odd.key()}"
+    with pytest.raises(ValueError, match="write BASE\\+tapt:TASK"):
+        P.parse(odd.name())
     with pytest.raises(ValueError, match="write BASE\\+tapt:TASK"):
         P.parse("minilm+tapt")
     with pytest.raises(ValueError, match="unknown dataset name"):
@@ -54,16 +61,19 @@ def test_pretraining_lowers_the_heldout_loss_saves_the_encoder_and_resumes(cache
 
     monkeypatch.setattr(Trainer, "train", stop_after_first_epoch)
     with pytest.raises(Interrupt):
-        P.pretrain(cfg, progress=False)
+        P.pretrain(cfg, progress=False, cross_domains=["restaurant_sup"])
     assert list((cache / "pretrained" / cfg.key() / "checkpoints").glob("checkpoint-*"))
     monkeypatch.setattr(Trainer, "train", train)
-    rec = P.pretrain(cfg, progress=False)
+    rec = P.pretrain(cfg, progress=False, cross_domains=["acl_sup", "restaurant_sup"])
     assert rec["timing"]["resumed"] and rec["train_curve"][-1]["epoch"] == 2.0
     assert rec["heldout_mlm_loss"]["after"] < rec["heldout_mlm_loss"]["before"]
     curve = rec["heldout_curve"]  # measured after each epoch, the first one's kept through the resume
     assert [c["epoch"] for c in curve] == [0, 1, 2] and curve[0]["loss"] == rec["heldout_mlm_loss"]["before"]
     assert curve[-1]["loss"] == pytest.approx(rec["heldout_mlm_loss"]["after"])
     assert rec["data"]["files"]["acl_arc/dev.jsonl"] and rec["data"]["train_texts"] == 64
+    assert rec["data"]["train_tokens"] > 64 * 10
+    (other,) = rec["heldout_other_domains"]  # its own domain is the main held-out loss, not repeated here
+    assert other == "restaurant_sup" and set(rec["heldout_other_domains"][other]) == {"before", "after"}
     stored = json.loads(next((results_dir / "pretrain").glob("*.json")).read_text())
     assert stored["checkpoint"]["sha256"] == rec["checkpoint"]["sha256"]
     adapted = AutoModel.from_pretrained(rec["checkpoint"]["path"], use_safetensors=True)

@@ -199,3 +199,13 @@ def test_a_one_at_a_time_sweep_changes_one_setting_from_the_base():
                               "--vary", "learning_rate=1e-4,3e-4,5e-5", "pooling=mean,cls"])
     assert [(c.learning_rate, c.pooling) for c in configs(ns)] == [(1e-4, "mean"), (3e-4, "mean"), (5e-5, "mean"),
                                                                  (1e-4, "cls")]
+
+
+def test_transferred_recipes_keep_their_settings_on_the_new_datasets_and_choose_on_their_dev():
+    (recipe,) = E.choose_recipes([_rec("full", "acl_sup", 1, 0.6, learning_rate=1e-4, pooling="mean", epochs=10)])
+    got = E.transferred_configs([recipe], {"restaurant": {}, "agnews": {"epochs": 3}}, [1, 2])
+    assert [(c.dataset, c.seed, c.epochs) for c in got] == [
+        ("restaurant_sup", 1, 10), ("agnews_sup", 1, 3), ("restaurant_sup", 2, 10), ("agnews_sup", 2, 3)]
+    assert all(c.learning_rate == 1e-4 and c.pooling == "mean" and c.select_on_dev for c in got)
+    with pytest.raises(ValueError, match="unknown dataset 'imdb'"):
+        E.transferred_configs([recipe], {"imdb": {}}, [1])
