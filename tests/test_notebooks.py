@@ -90,13 +90,18 @@ def test_task2_refuses_an_unknown_profile(results_dir, tmp_path):
 def test_recipes_chapter_sweeps_chooses_on_dev_and_trains_the_seeds(trainable, tmp_path):
     nb = _execute("recipes", tmp_path, dataset="acl", budget={"select_on_dev": True, "epochs": 2, "patience": 1},
                   grids={"full": {"learning_rate": [1e-4]}, "adapter": {"learning_rate": [1e-3], "pooling": ["mean", "cls"]}},
-                  seeds=[1, 2], probe_datasets=["acl"], max_train_samples=32, max_eval_samples=32)
+                  seeds=[1, 2], probe_datasets=["acl"], max_train_samples=32, max_eval_samples=32,
+                  transfer={"restaurant": {"epochs": 1}}, transfer_methods=["full"], transfer_seeds=[1])
     runs = _stored(trainable)
-    # the probe; the sweep (seed 1): one full, two adapter candidates; the chosen recipes on seed 2: full and adapter
-    assert sorted(r["config"]["method"] for r in runs) == ["adapter"] * 3 + ["full"] * 2 + ["probe"]
+    # the probe; the sweep (seed 1): one full, two adapter candidates; the chosen recipes on seed 2: full and
+    # adapter; ACL-ARC's full recipe carried over to restaurant, seed 1
+    assert sorted(r["config"]["method"] for r in runs) == ["adapter"] * 3 + ["full"] * 3 + ["probe"]
     assert all(r["config"]["select_on_dev"] and "selection" in r for r in runs)
+    (carried,) = [r["config"] for r in runs if r["config"]["dataset"] == "restaurant_sup"]
+    assert (carried["method"], carried["learning_rate"], carried["epochs"]) == ("full", 1e-4, 1)
     text = _text(nb)
     assert "3 of 3 sweep runs available" in text and "4 of 4 runs of the chosen recipes available" in text
+    assert "1 of 1 carried-over runs available" in text
 
 
 def test_code_cells_fit_the_page_width():
