@@ -251,5 +251,16 @@ def pretrain(config: PretrainConfig, progress: bool = True, cross_domains=CROSS_
         "checkpoint": {"path": str(root / "encoder"), "sha256": sha},
         "provenance": record.provenance(device, precision),
     }
-    write_json_atomic(records_dir() / f"{config.name().replace(':', '_').replace('+', '_')}__{config.key()}.json", rec)
+    write_json_atomic(record_path(config), rec)
     return rec
+
+
+def record_path(config: PretrainConfig) -> Path:
+    return records_dir() / f"{config.name().replace(':', '_').replace('+', '_')}__{config.key()}.json"
+
+
+def stored(name: str) -> dict | None:
+    """The stored record of the pretrained encoder ``name`` (``results/pretrain/``), or ``None`` if it was not
+    pretrained yet. Reading it needs no checkpoint: the book shows a pretraining from its record alone."""
+    path = record_path(parse(name))
+    return json.loads(path.read_text()) if path.is_file() else None

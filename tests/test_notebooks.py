@@ -114,3 +114,34 @@ def test_code_cells_fit_the_page_width():
                 too_long += [f"{path.name} cell {i}: {line!r} ({len(line)} characters)"
                              for line in "".join(cell["source"]).splitlines() if len(line) > 88]
     assert not too_long, "code lines longer than 88 characters:\n" + "\n".join(too_long)
+
+
+def test_tapt_chapter_pretrains_fine_tunes_both_arms_and_gives_a_verdict(trainable, tmp_path, monkeypatch):
+    from hwlib import experiments as E
+
+    monkeypatch.setenv("HWLIB_CACHE_DIR", str(tmp_path / "cache"))  # pretrained encoders: a private cache
+    recipe = {"model": "minilm", "method": "full", "dataset": "acl_sup", "dev_macro_f1": 0.5, "candidates": [],
+              "settings": {"learning_rate": 1e-4, "pooling": "mean", "select_on_dev": True}}
+    E.write_recipes("tuned", [recipe], "sweep ...")
+    tiny = "minilm+tapt:acl_sup:e2:n64"  # 4 optimizer steps, the first in warm-up
+    nb = _execute("tapt", tmp_path, arms={"MiniLM": "minilm", "TAPT": tiny}, tapt="TAPT", control=None,
+                  seeds=[1, 2], changes={"epochs": 1, "max_train_samples": 32, "max_eval_samples": 32})
+    (pre,) = [json.loads(p.read_text()) for p in (trainable / "pretrain").glob("*.json")]
+    assert pre["name"] == tiny and pre["data"]["train_texts"] == 64
+    assert pre["heldout_mlm_loss"]["after"] < pre["heldout_mlm_loss"]["before"]
+    runs = _stored(trainable)
+    assert sorted((r["config"]["model"], r["config"]["seed"]) for r in runs) == [
+        ("minilm", 1), ("minilm", 2), (tiny, 1), (tiny, 2)]
+    assert all(r["config"]["pooling"] == "mean" and r["config"]["learning_rate"] == 1e-4 for r in runs)
+    text = _text(nb)
+    assert "4 of 4 runs available" in text and "**TAPT** minus **MiniLM**" in text and "over 2 seed(s)" in text
+
+
+def test_tapt_chapter_refuses_an_arm_it_does_not_have(results_dir, tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match="'TAPT' is not one of the arms"):
+        _execute("tapt", tmp_path, arms={"MiniLM": "minilm"}, tapt="TAPT", control=None)
+    with pytest.raises(pm.PapermillExecutionError, match="unknown dataset name"):
+        _execute("tapt", tmp_path, arms={"MiniLM": "minilm", "TAPT": "minilm+tapt:acl"}, tapt="TAPT", control=None)
+    with pytest.raises(pm.PapermillExecutionError, match="write BASE\\+tapt:TASK"):
+        _execute("tapt", tmp_path, arms={"MiniLM": "minilm", "TAPT": "minilm+tapt"}, tapt="TAPT", control=None)
+    assert not (results_dir / "runs").exists()
