@@ -13,6 +13,12 @@ import pandas as pd
 from .config import RunConfig
 from .paired import mean_interval
 
+# The chapter's arms (label -> model name), and which is the base, the TAPT arm and the control.
+ARMS = {"MiniLM": "minilm",
+        "+ TAPT, ACL-ARC text": "minilm+tapt:acl_sup:e5",
+        "+ TAPT, AG News text": "minilm+tapt:agnews_sup:e5:n1688"}
+BASE, TAPT, CONTROL = "MiniLM", "+ TAPT, ACL-ARC text", "+ TAPT, AG News text"
+
 
 def arm_configs(arms: dict, settings: dict, dataset: str, seeds) -> dict[str, list[RunConfig]]:
     """Per arm (label -> model name), full fine-tuning runs with the same ``settings`` on ``dataset``, per seed."""
@@ -99,44 +105,56 @@ def _fmt(row) -> str:
     return f"{row['mean']:+.1f}{spread} over {row['pairs']:g} seed(s)"
 
 
-def verdict(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None, target: float = 3.0) -> str:
-    """Markdown: what the paired effects say about domain pretraining, and so about the report's claim that SciBERT's
-    scientific pretraining is what puts it ahead on ACL-ARC. An interval that contains 0 does not tell the arms
-    apart; only a gain over the control is credited to the domain."""
+def assess(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None) -> dict:
+    """What the paired effects (``effects``) show: ``helps`` (TAPT minus base: an interval above 0, over more than one
+    seed), ``domain`` (TAPT minus the control above 0; ``None`` without a control arm), and ``claim``, the verdict on
+    the report's reading of its SciBERT result, in words. ``None`` if no seed has both TAPT and base stored."""
     t = effects_table.set_index(["arm", "minus"]) if not effects_table.empty else effects_table
     if (tapt, base) not in t.index:
-        return "Not measured yet: no seed has both the TAPT arm and the base model stored."
+        return None
     e = t.loc[(tapt, base)]
-    lines = [f"- **{tapt}** minus **{base}**: {_fmt(e)} macro-F1 points (95 % interval)."]
-    helps = e["pairs"] > 1 and e["low"] > 0
-    if helps:
-        lines.append(f"  The gain is above zero{' and the target of +%g is met' % target if e['mean'] >= target else ''}"
-                     f"{'' if e['mean'] >= target else f', but below the target of +{target:g}'}.")
-    else:
-        lines.append("  The interval contains zero (or rests on one seed): these seeds do not show a gain.")
+    helps = bool(e["pairs"] > 1 and e["low"] > 0)
     domain = None
-    if control is not None and (control, base) in t.index:
-        c = t.loc[(control, base)]
-        lines.append(f"- **{control}** minus **{base}**: {_fmt(c)}.")
-        if (tapt, control) in t.index:
-            d = t.loc[(tapt, control)]
-            domain = d["pairs"] > 1 and d["low"] > 0
-            lines.append(f"- **{tapt}** minus **{control}**: {_fmt(d)}: "
-                         + ("the task's own text beats as much pretraining on another domain, so the domain matters."
-                            if domain else "the seeds do not tell the task's own text from the other domain's."))
+    if control is not None and (tapt, control) in t.index:
+        d = t.loc[(tapt, control)]
+        domain = bool(d["pairs"] > 1 and d["low"] > 0)
     if helps and domain:
         claim = ("supported here: pretraining on text of the task's domain improves ACL-ARC, and more than the same "
                  "amount of out-of-domain pretraining does")
     elif helps and domain is None:
         claim = "supported in part: the gain is measured, but without the control it may be more pretraining, not the domain"
     elif helps:
-        claim = ("not attributable to the domain here: TAPT helps, but the out-of-domain control is not shown to help "
-                 "less")
+        claim = "not attributable to the domain here: TAPT helps, but the out-of-domain control is not shown to help less"
     else:
         claim = "not supported by these seeds: domain pretraining shows no gain on ACL-ARC here"
+    return {"helps": helps, "domain": domain, "claim": claim, "effect": e,
+            "control_effect": t.loc[(control, base)] if control is not None and (control, base) in t.index else None,
+            "over_control": t.loc[(tapt, control)] if domain is not None else None}
+
+
+def verdict(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None, target: float = 3.0) -> str:
+    """Markdown: what the paired effects say about domain pretraining (``assess``), and so about the report's claim
+    that SciBERT's scientific pretraining is what puts it ahead on ACL-ARC. An interval that contains 0 does not tell
+    the arms apart; only a gain over the control is credited to the domain."""
+    a = assess(effects_table, tapt, base, control)
+    if a is None:
+        return "Not measured yet: no seed has both the TAPT arm and the base model stored."
+    e = a["effect"]
+    lines = [f"- **{tapt}** minus **{base}**: {_fmt(e)} macro-F1 points (95 % interval)."]
+    if a["helps"]:
+        met = e["mean"] >= target
+        lines.append(f"  The gain is above zero, {'and meets' if met else 'but below'} the target of +{target:g}.")
+    else:
+        lines.append("  The interval contains zero (or rests on one seed): these seeds do not show a gain.")
+    if a["control_effect"] is not None:
+        lines.append(f"- **{control}** minus **{base}**: {_fmt(a['control_effect'])}.")
+    if a["over_control"] is not None:
+        lines.append(f"- **{tapt}** minus **{control}**: {_fmt(a['over_control'])}: "
+                     + ("the task's own text beats as much pretraining on another domain, so the domain matters."
+                        if a["domain"] else "the seeds do not tell the task's own text from the other domain's."))
     lines.append(f"- The report's reading of its SciBERT result (scientific pretraining is why SciBERT leads on ACL-ARC), "
-                 f"tested as the same effect in MiniLM: **{claim}**. This measures domain-adaptive pretraining of a small "
-                 "model on a few thousand sentences, not SciBERT itself.")
+                 f"tested as the same effect in MiniLM: **{a['claim']}**. This measures task-adaptive pretraining of a "
+                 "small model on a few thousand sentences, not SciBERT itself.")
     return "\n".join(lines)
 
 

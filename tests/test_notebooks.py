@@ -145,3 +145,18 @@ def test_tapt_chapter_refuses_an_arm_it_does_not_have(results_dir, tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match="write BASE\\+tapt:TASK"):
         _execute("tapt", tmp_path, arms={"MiniLM": "minilm", "TAPT": "minilm+tapt"}, tapt="TAPT", control=None)
     assert not (results_dir / "runs").exists()
+
+
+def test_the_tapt_chapter_defaults_are_the_arms_the_claims_chapter_reads():
+    import ast
+
+    from hwlib import domain
+
+    cells = json.loads((NB / "tapt.ipynb").read_text(encoding="utf-8"))["cells"]
+    (params,) = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    values = {}
+    for node in ast.parse("".join(params["source"])).body:
+        if isinstance(node, ast.Assign):
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+    assert values["arms"] == domain.ARMS
+    assert (values["base"], values["tapt"], values["control"]) == (domain.BASE, domain.TAPT, domain.CONTROL)

@@ -1,0 +1,72 @@
+"""Reading the TAPT experiment: paired effects, the verdict's logic, the pretraining tables."""
+import pandas as pd
+import pytest
+
+from hwlib import claims, domain
+
+ARMS = {"base": "minilm", "tapt": "minilm+tapt:acl_sup:e5", "control": "minilm+tapt:agnews_sup:e5:n1688"}
+BASE = [60.0, 65.0, 58.0, 62.0, 70.0]  # seed noise much larger than the effects: only pairing sees them
+
+
+def _frame(tapt_gain, control_gain, jitter=(0.5, -0.5, 0.3, -0.3, 0.0)):
+    rows = []
+    for seed, (b, j) in enumerate(zip(BASE, jitter), start=1):
+        rows += [{"model": ARMS["base"], "seed": seed, "macro_f1": b},
+                 {"model": ARMS["tapt"], "seed": seed, "macro_f1": b + tapt_gain + j},
+                 {"model": ARMS["control"], "seed": seed, "macro_f1": b + control_gain - j}]
+    return pd.DataFrame(rows)
+
+
+def test_effects_are_paired_by_seed_with_intervals():
+    e = domain.effects(_frame(5.0, 1.0), ARMS, "base", "control").set_index(["arm", "minus"])
+    assert list(e.index) == [("tapt", "base"), ("control", "base"), ("tapt", "control")]
+    assert e.loc[("tapt", "base"), "mean"] == pytest.approx(5.0)
+    assert e.loc[("tapt", "base"), "pairs"] == 5 and e.loc[("tapt", "base"), "low"] > 4
+    assert e.loc[("tapt", "control"), "mean"] == pytest.approx(4.0)
+    # unpaired seeds are left out: a TAPT arm with seeds 1-2 only gives two pairs
+    f = _frame(5.0, 1.0)
+    f = f[(f.model != ARMS["tapt"]) | (f.seed <= 2)]
+    assert domain.effects(f, ARMS, "base").set_index(["arm", "minus"]).loc[("tapt", "base"), "pairs"] == 2
+
+
+@pytest.mark.parametrize("tapt_gain, control_gain, control, helps, by_domain, verdict", [
+    (5.0, 1.0, "control", True, True, "holds for the analogue"),
+    (5.0, 5.0, "control", True, False, "holds in part for the analogue"),
+    (5.0, 1.0, None, True, None, "holds in part for the analogue"),
+    (0.0, 0.0, "control", False, False, "does not hold for the analogue"),
+])
+def test_the_verdict_credits_the_domain_only_over_the_control(tapt_gain, control_gain, control, helps, by_domain,
+                                                              verdict):
+    arms = ARMS if control else {k: v for k, v in ARMS.items() if k != "control"}
+    e = domain.effects(_frame(tapt_gain, control_gain), arms, "base", control)
+    a = domain.assess(e, "tapt", "base", control)
+    assert (a["helps"], a["domain"]) == (helps, by_domain)
+    assert claims.check_domain_claim(e, "tapt", "base", control).verdict.item() == verdict
+    text = domain.verdict(e, "tapt", "base", control)
+    assert "**tapt** minus **base**" in text and ("meets the target" in text) == (tapt_gain >= 3 and helps)
+
+
+def test_nothing_stored_is_said_plainly():
+    empty = domain.effects(pd.DataFrame(columns=["model", "seed", "macro_f1"]), ARMS, "base", "control")
+    assert domain.assess(empty, "tapt", "base", "control") is None
+    assert domain.verdict(empty, "tapt", "base", "control").startswith("Not measured yet")
+    assert claims.check_domain_claim(empty, "tapt", "base").verdict.item() == "cannot be checked here"
+
+
+def _pretrain_record(name, dataset, curve, other):
+    return {"name": name, "config": {"dataset": dataset, "epochs": len(curve) - 1},
+            "heldout_mlm_loss": {"before": curve[0], "after": curve[-1]},
+            "heldout_curve": [{"epoch": i, "loss": v} for i, v in enumerate(curve)],
+            "heldout_other_domains": other, "data": {"train_texts": 1688, "train_tokens": 60000},
+            "timing": {"wall_s": 600.0}, "provenance": {"device": "cpu (x86_64, 1 threads)"}}
+
+
+def test_pretraining_tables_read_the_loss_on_the_task_whatever_text_was_read():
+    own = _pretrain_record("t", "acl_sup", [10.0, 5.0, 4.0], {"agnews_sup": {"before": 9.0, "after": 7.0}})
+    ctl = _pretrain_record("c", "agnews_sup", [9.0, 5.0, 4.5, 4.6], {"acl_sup": {"before": 10.0, "after": 6.0}})
+    on_acl = domain.loss_on([own, ctl], "acl_sup")
+    assert on_acl.loc["t", "after"] == 4.0 and on_acl.loc["c", "after"] == 6.0 and on_acl.loc["c", "change"] == -4.0
+    table = domain.heldout_table([own, ctl])
+    assert table.loc["c", "acl_sup after"] == 6.0 and table.loc["t", "tokens"] == 60000
+    text = domain.describe_pretraining([own, ctl])
+    assert "still falling at the last epoch" in text and "lowest after epoch 2 of 3" in text
