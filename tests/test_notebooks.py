@@ -160,3 +160,16 @@ def test_the_tapt_chapter_defaults_are_the_arms_the_claims_chapter_reads():
             values[node.targets[0].id] = ast.literal_eval(node.value)
     assert values["arms"] == domain.ARMS
     assert (values["base"], values["tapt"], values["control"]) == (domain.BASE, domain.TAPT, domain.CONTROL)
+
+
+def test_the_recipes_chapter_carries_over_what_the_claims_chapter_reads():
+    import ast
+
+    from hwlib import experiments as E
+
+    cells = json.loads((NB / "recipes.ipynb").read_text(encoding="utf-8"))["cells"]
+    (params,) = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
+    values = {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse("".join(params["source"])).body
+              if isinstance(n, ast.Assign)}
+    assert values["transfer"] == E.TRANSFER and values["transfer_seeds"] == E.TRANSFER_SEEDS
+    assert E.resolve_datasets(values["transfer_from"]) == [E.TRANSFER_FROM]
