@@ -178,3 +178,26 @@ def edge_choices(recipes, grids: dict) -> str:
     if not lines:
         return "Every chosen value lies inside the range its grid tried."
     return "**Chosen at the edge of the grid:**\n\n" + "\n".join(lines)
+
+
+def budget_limits(records) -> pd.DataFrame:
+    """Per dataset and method, whether the budget or the data stopped the runs that chose their epoch on dev: how many
+    seeds chose the last epoch of the whole budget (still improving on dev when it ran out), the mean chosen epoch
+    and the mean final training loss. A method whose runs end at the budget's last epoch with a higher training loss
+    is still learning when it stops: a gap it shows may shrink with more epochs or a larger step."""
+    rows = []
+    for r in records:
+        sel = r.get("selection") or {}
+        if "chosen_epoch" not in sel:
+            continue
+        c = r["config"]
+        rows.append({"dataset": c["dataset"], "method": c["method"], "seed": c["seed"],
+                     "at budget's end": sel["chosen_epoch"] == c["epochs"],
+                     "chosen_epoch": sel["chosen_epoch"], "budget": c["epochs"],
+                     "final_train_loss": r["final_train_loss"]})
+    if not rows:
+        return pd.DataFrame()
+    g = pd.DataFrame(rows).groupby(["dataset", "method"], sort=False)
+    return pd.DataFrame({"seeds": g.size(), "chose the budget's last epoch": g["at budget's end"].sum(),
+                         "mean chosen epoch": g.chosen_epoch.mean(), "budget (epochs)": g.budget.max(),
+                         "mean final training loss": g.final_train_loss.mean()})

@@ -1,6 +1,8 @@
 """What each change buys: only candidates that differ from the chosen recipe in one setting are compared."""
 import dataclasses
 
+import pytest
+
 from hwlib import ablation
 from hwlib.config import RunConfig
 
@@ -57,3 +59,18 @@ def test_a_recipe_chosen_at_the_edge_of_its_grid_is_named():
     text = ablation.edge_choices(recipes, grids)
     assert "lora on `acl_sup`: `learning_rate` = 0.0005 is the largest value" in text and "full on" not in text
     assert "inside" in ablation.edge_choices(recipes[1:], grids)
+
+
+def test_budget_limits_count_the_seeds_that_were_still_improving_when_the_budget_ended():
+    from hwlib.ablation import budget_limits
+
+    def rec(method, seed, chosen, loss, epochs=10):
+        return {"config": {"dataset": "acl_sup", "method": method, "seed": seed, "epochs": epochs},
+                "selection": {"chosen_epoch": chosen, "epochs_run": epochs}, "final_train_loss": loss}
+
+    t = budget_limits([rec("full", 1, 4.0, 0.1), rec("full", 2, 10.0, 0.05), rec("adapter", 1, 10.0, 0.4),
+                       rec("adapter", 2, 10.0, 0.5), {"config": {}, "selection": {}}])  # no dev choice: left out
+    assert t.loc[("acl_sup", "adapter"), "chose the budget's last epoch"] == 2
+    assert t.loc[("acl_sup", "full"), "chose the budget's last epoch"] == 1
+    assert t.loc[("acl_sup", "full"), "mean chosen epoch"] == 7.0
+    assert t.loc[("acl_sup", "adapter"), "mean final training loss"] == pytest.approx(0.45)
