@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -93,7 +94,7 @@ class ResultStore:
         self.root = Path(root) if root is not None else default_results_dir() / "runs"
 
     def path(self, config, data: dict | None = None) -> Path:
-        model = config.model.replace("/", "_")
+        model = re.sub(r"[^A-Za-z0-9._+-]", "_", config.model)  # "/" of hub ids, ":" of TAPT names: portable names
         name = (f"{model}__{config.dataset.replace(',', '+')}__{config.method}__s{config.seed}__"
                 f"{config_key(config, data)}.json")
         return self.root / name

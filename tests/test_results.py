@@ -140,3 +140,14 @@ def test_a_benchmark_summary_is_stored_with_its_provenance_and_read_back(results
     assert stored["summary"] == {"adapter_step_speedup": 1.4} and stored["command"] == "python bench/adapter_step.py"
     assert {"device", "date", "torch", "hwlib"} <= set(stored["provenance"])
     assert [p.name for p in (results_dir / "bench").iterdir()] == ["adapter_step.json"]  # no temporary file left
+
+
+def test_run_files_have_portable_names_for_every_model_name(tmp_path):
+    from hwlib.config import RunConfig
+    from hwlib.results import ResultStore
+
+    store = ResultStore(tmp_path)
+    for model in ("allenai/scibert_scivocab_uncased", "minilm+tapt:agnews_sup:e5:n1688"):
+        name = store.path(RunConfig(model=model), DATA).name
+        assert not set(name) & set('/:\\*?"<>|'), name  # a checkout on Windows cannot hold these
+    assert store.path(RunConfig(model="minilm+tapt:acl_sup:e5"), DATA).name.startswith("minilm+tapt_acl_sup_e5__")
