@@ -116,7 +116,7 @@ def check_domain_claim(effects_table: pd.DataFrame, tapt: str, base: str, contro
     measured = f"TAPT minus MiniLM {_fmt(a['effect'])}"
     if a["over_control"] is not None:
         measured += f"; minus the out-of-domain control {_fmt(a['over_control'])}"
-    verdict = ("holds" if a["helps"] and a["domain"] else "holds in part" if a["helps"] else "does not hold")
+    verdict = ("holds" if a["helps"] and a["domain"] else "holds in part" if a["helps"] else "not shown")
     return pd.DataFrame([{"claim": claim, "measured": measured + " (macro-F1 points, 95 % interval)",
                           "verdict": verdict + " for the analogue", "why": a["claim"]}])
 

@@ -126,7 +126,8 @@ def assess(effects_table: pd.DataFrame, tapt: str, base: str, control: str | Non
     elif helps:
         claim = "not attributable to the domain here: TAPT helps, but the out-of-domain control is not shown to help less"
     else:
-        claim = "not supported by these seeds: domain pretraining shows no gain on ACL-ARC here"
+        claim = ("not shown by these seeds: the interval of TAPT's effect on ACL-ARC contains zero, so more seeds (or "
+                 "more pretraining) are needed to tell")
     return {"helps": helps, "domain": domain, "claim": claim, "effect": e,
             "control_effect": t.loc[(control, base)] if control is not None and (control, base) in t.index else None,
             "over_control": t.loc[(tapt, control)] if domain is not None else None}

@@ -33,7 +33,7 @@ def test_effects_are_paired_by_seed_with_intervals():
     (5.0, 1.0, "control", True, True, "holds for the analogue"),
     (5.0, 5.0, "control", True, False, "holds in part for the analogue"),
     (5.0, 1.0, None, True, None, "holds in part for the analogue"),
-    (0.0, 0.0, "control", False, False, "does not hold for the analogue"),
+    (0.0, 0.0, "control", False, False, "not shown for the analogue"),
 ])
 def test_the_verdict_credits_the_domain_only_over_the_control(tapt_gain, control_gain, control, helps, by_domain,
                                                               verdict):
