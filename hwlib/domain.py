@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .config import RunConfig
-from .paired import mean_interval
+from .paired import paired_difference
 
 # The chapter's arms (label -> model name), and which is the base, the TAPT arm and the control.
 ARMS = {"MiniLM": "minilm",
@@ -38,17 +38,21 @@ def pretrain_records(models) -> tuple[list[dict], list[str]]:
     return records, missing
 
 
+def _losses_by_domain(record) -> dict:
+    """A pretraining's held-out MLM loss before and after, by task: its own dev text first, then the others'."""
+    return {record["config"]["dataset"]: record["heldout_mlm_loss"]} | record.get("heldout_other_domains", {})
+
+
 def heldout_table(records) -> pd.DataFrame:
     """One row per pretraining: the text it read (texts, tokens, epochs), what it cost, and the held-out MLM loss
     (fixed masking) on the dev text of its own domain and of the others, before and after."""
     rows = []
     for r in records:
-        c, h = r["config"], r["heldout_mlm_loss"]
+        c = r["config"]
         row = {"encoder": r["name"], "pretrained on": c["dataset"], "texts": r["data"]["train_texts"],
                "tokens": r["data"].get("train_tokens"), "epochs": c["epochs"],
-               "train_min": r["timing"]["wall_s"] / 60, "device": r["provenance"]["device"],
-               f"{c['dataset']} before": h["before"], f"{c['dataset']} after": h["after"]}
-        for d, v in r.get("heldout_other_domains", {}).items():
+               "train_min": r["timing"]["wall_s"] / 60, "device": r["provenance"]["device"]}
+        for d, v in _losses_by_domain(r).items():
             row |= {f"{d} before": v["before"], f"{d} after": v["after"]}
         rows.append(row)
     return pd.DataFrame(rows).set_index("encoder") if rows else pd.DataFrame()
@@ -58,8 +62,7 @@ def loss_on(records, dataset: str) -> pd.DataFrame:
     """The held-out MLM loss on ``dataset``'s dev text before and after each pretraining (whatever text it read)."""
     rows = []
     for r in records:
-        own = r["config"]["dataset"] == dataset
-        v = r["heldout_mlm_loss"] if own else r.get("heldout_other_domains", {}).get(dataset)
+        v = _losses_by_domain(r).get(dataset)
         if v is not None:
             rows.append({"encoder": r["name"], "pretrained on": r["config"]["dataset"], "before": v["before"],
                          "after": v["after"], "change": v["after"] - v["before"]})
@@ -91,12 +94,8 @@ def effects(frame: pd.DataFrame, arms: dict, base: str, control: str | None = No
     pairs = [(label, base) for label in arms if label != base]
     if control is not None:
         pairs += [(label, control) for label in arms if label not in (base, control)]
-    rows = []
-    for a, b in pairs:
-        seeds = sorted(set(by[a].seed) & set(by[b].seed))
-        if seeds:
-            diff = by[a].set_index("seed").loc[seeds, col] - by[b].set_index("seed").loc[seeds, col]
-            rows.append({"arm": a, "minus": b, **mean_interval(diff)})
+    rows = [{"arm": a, "minus": b, **paired_difference(by[a], by[b], col)} for a, b in pairs
+            if set(by[a].seed) & set(by[b].seed)]
     return pd.DataFrame(rows)
 
 
