@@ -38,10 +38,12 @@ def _differences(a: dict, b: dict) -> list[str]:
     return diff
 
 
-def one_change_table(sweep_records) -> pd.DataFrame:
+def one_change_table(sweep_records, around: dict | None = None) -> pd.DataFrame:
     """Per dataset and method (seeds averaged per candidate): the candidate with the best mean dev macro-F1 (the
     recipe) against every candidate that differs from it in one setting; the change in dev and test macro-F1
-    (points, candidate minus recipe), with the seeds each rests on."""
+    (points, candidate minus recipe), with the seeds each rests on. ``around`` maps ``(dataset, method)`` to the
+    settings of the candidate to compare against instead (the centre of a one-at-a-time design, which a neighbour
+    may beat on dev: then its row's dev change is positive)."""
     groups: dict = {}
     for r in sweep_records:
         c = RunConfig(**r["config"])
@@ -55,7 +57,14 @@ def one_change_table(sweep_records) -> pd.DataFrame:
             "test": 100 * sum(r["metrics"]["macro_f1"] for r in recs) / len(recs)})
     rows = []
     for (dataset, method), cs in cands.items():
-        best = max(cs, key=lambda c: c["dev"])
+        centre = (around or {}).get((dataset, method))
+        if centre is None:
+            best = max(cs, key=lambda c: c["dev"])
+        else:
+            centre = RunConfig(method=method, dataset=dataset, **centre).settings()
+            best = next((c for c in cs if c["settings"] == centre), None)
+            if best is None:
+                continue  # the centre's run is not stored
         for c in cs:
             diff = _differences(best["settings"], c["settings"])
             if len(diff) != 1:
@@ -68,6 +77,25 @@ def one_change_table(sweep_records) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame({"note": ["no two stored candidates differ in exactly one setting"]})
     return pd.DataFrame(rows).set_index(["dataset", "method", "setting"]).sort_index()
+
+
+def describe_neighbours(table: pd.DataFrame) -> str:
+    """Markdown for a ``one_change_table`` read around a centre: per dataset and method, the single changes that beat
+    the centre on dev (which dev would choose instead), or that none does."""
+    if "note" in table.columns:
+        return "No neighbour and its centre are both stored yet."
+    lines = []
+    for (dataset, method), g in table.groupby(level=["dataset", "method"], sort=False):
+        better = g[g["dev macro-F1 change"] > 0]
+        if better.empty:
+            lines.append(f"- `{dataset}`, {method}: no single change beats the carried recipe on dev "
+                         f"({len(g)} tried).")
+            continue
+        for (_, _, setting), row in better.iterrows():
+            lines.append(f"- `{dataset}`, {method}: dev prefers {setting} = {row['changed to']} over the carried "
+                         f"{row['recipe']} (dev {row['dev macro-F1 change']:+.1f} points, one seed; test "
+                         f"{row['test macro-F1 change']:+.1f}, shown, not used).")
+    return "\n".join(lines)
 
 
 def budget_row(course_records, sweep_records) -> pd.DataFrame:

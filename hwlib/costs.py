@@ -9,11 +9,12 @@ import pandas as pd
 
 def cost(records) -> pd.DataFrame:
     """What training took, per device: runs, hours of wall-clock time, and CPU-hours (wall time x the torch threads
-    the run used; on a GPU, GPU-hours)."""
+    the run used; on a GPU, GPU-hours). A run listed twice (one record under two of a chapter's designs, say the
+    centre of a one-at-a-time design that is also a seed of a recipe) is counted once, by its key."""
     import re
 
     rows = []
-    for r in records:
+    for r in {r.get("key", id(r)): r for r in records}.values():
         device, hours = r["provenance"]["device"], r["timing"]["wall_s"] / 3600
         threads = re.search(r"(\d+) threads", device)
         rows.append({"device": device, "hours": hours, "cpu_or_gpu_hours": hours * (int(threads[1]) if threads else 1)})

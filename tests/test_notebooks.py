@@ -1,6 +1,7 @@
 """The chapters run under papermill with reader-chosen parameters: small configurations really train (into a
 private results directory), and bad parameters stop in the first cell with a clear message."""
 import json
+import re
 from pathlib import Path
 
 import papermill as pm
@@ -91,17 +92,21 @@ def test_recipes_chapter_sweeps_chooses_on_dev_and_trains_the_seeds(trainable, t
     nb = _execute("recipes", tmp_path, dataset="acl", budget={"select_on_dev": True, "epochs": 2, "patience": 1},
                   grids={"full": {"learning_rate": [1e-4]}, "adapter": {"learning_rate": [1e-3], "pooling": ["mean", "cls"]}},
                   seeds=[1, 2], probe_datasets=["acl"], max_train_samples=32, max_eval_samples=32,
-                  transfer={"restaurant": {"epochs": 1}}, transfer_methods=["full"], transfer_seeds=[1])
+                  transfer={"restaurant": {"epochs": 1}}, transfer_methods=["full"], transfer_seeds=[1],
+                  neighbours={"restaurant": {"full": {"learning_rate": [1e-4, 3e-4]}}})
     runs = _stored(trainable)
     # the probe; the sweep (seed 1): one full, two adapter candidates; the chosen recipes on seed 2: full and
-    # adapter; ACL-ARC's full recipe carried over to restaurant, seed 1
-    assert sorted(r["config"]["method"] for r in runs) == ["adapter"] * 3 + ["full"] * 3 + ["probe"]
+    # adapter; ACL-ARC's full recipe carried over to restaurant, seed 1, and its one neighbour there (lr 3e-4)
+    assert sorted(r["config"]["method"] for r in runs) == ["adapter"] * 3 + ["full"] * 4 + ["probe"]
     assert all(r["config"]["select_on_dev"] and "selection" in r for r in runs)
-    (carried,) = [r["config"] for r in runs if r["config"]["dataset"] == "restaurant_sup"]
-    assert (carried["method"], carried["learning_rate"], carried["epochs"]) == ("full", 1e-4, 1)
+    restaurant = sorted((r["config"]["method"], r["config"]["learning_rate"], r["config"]["epochs"])
+                        for r in runs if r["config"]["dataset"] == "restaurant_sup")
+    assert restaurant == [("full", 1e-4, 1), ("full", 3e-4, 1)]
     text = _text(nb)
     assert "3 of 3 sweep runs available" in text and "4 of 4 runs of the chosen recipes available" in text
     assert "1 of 1 carried-over runs available" in text
+    assert "2 of 2 runs available" in text  # the neighbours load the carried run, train only the new one
+    assert re.search(r"restaurant_sup`, full: (no single change beats|dev prefers learning_rate)", text)
 
 
 def test_code_cells_fit_the_page_width():

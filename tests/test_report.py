@@ -210,3 +210,17 @@ def test_the_memory_ratio_pairs_only_runs_that_both_recorded_memory():
     gap = R.adapter_gap(df).loc["acl_sup"]
     assert gap.memory_pairs == 1 and gap.peak_memory_ratio == 0.5  # unpaired 4.0 and 9.0 left out
     assert "one pair only" in R.describe_gap(R.adapter_gap(df), df)
+
+
+def test_the_bill_counts_a_run_once_however_many_designs_list_it():
+    from hwlib import costs
+
+    def rec(key, device, wall_s):
+        return {"key": key, "provenance": {"device": device}, "timing": {"wall_s": wall_s}}
+
+    one = rec("a", "cpu (x86_64, 1 threads)", 3600)
+    two = rec("b", "cpu (x86_64, 2 threads)", 1800)
+    bill = costs.cost([one, two, one])
+    assert bill["runs"].sum() == 2
+    assert bill.loc["cpu (x86_64, 1 threads)", "cpu_or_gpu_hours"] == 1.0
+    assert bill.loc["cpu (x86_64, 2 threads)", "cpu_or_gpu_hours"] == 1.0  # wall time x threads
