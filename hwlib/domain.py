@@ -13,11 +13,56 @@ import pandas as pd
 from .config import RunConfig
 from .paired import paired_difference
 
-# The chapter's arms (label -> model name), and which is the base, the TAPT arm and the control.
-ARMS = {"MiniLM": "minilm",
-        "+ TAPT, ACL-ARC text": "minilm+tapt:acl_sup:e5",
-        "+ TAPT, AG News text": "minilm+tapt:agnews_sup:e5:n1688"}
-BASE, TAPT, CONTROL = "MiniLM", "+ TAPT, ACL-ARC text", "+ TAPT, AG News text"
+# Per task, the chapter's arms (label -> model name), and which arm is TAPT on the task's text and which the control.
+# The controls read about as many tokens as the TAPT arm: news, 1,688 texts like ACL-ARC's 1,688 (89,794 tokens vs
+# 90,873), 5 epochs each; laptop reviews, all 2,163 texts (61,491 tokens) for 8 epochs, about the 5 epochs of
+# restaurant's 3,452 (93,186 tokens: 492k against 466k token-epochs). AG News's own text is 3.6 times ACL-ARC's, so
+# its 2 epochs read about 1.4 times ACL-ARC's 5; it has no control arm (DSP measured +0.6 there).
+BASE = "MiniLM"
+EXPERIMENTS = {
+    "acl_sup": {"arms": {BASE: "minilm",
+                         "+ TAPT, ACL-ARC text": "minilm+tapt:acl_sup:e5",
+                         "+ TAPT, AG News text": "minilm+tapt:agnews_sup:e5:n1688"},
+                "tapt": "+ TAPT, ACL-ARC text", "control": "+ TAPT, AG News text"},
+    "restaurant_sup": {"arms": {BASE: "minilm",
+                                "+ TAPT, restaurant text": "minilm+tapt:restaurant_sup:e5",
+                                "+ TAPT, laptop text": "minilm+tapt:laptop_sup:e8"},
+                       "tapt": "+ TAPT, restaurant text", "control": "+ TAPT, laptop text"},
+    "agnews_sup": {"arms": {BASE: "minilm", "+ TAPT, AG News text": "minilm+tapt:agnews_sup:e2"},
+                   "tapt": "+ TAPT, AG News text", "control": None},
+}
+
+
+def experiment(task: str) -> dict:
+    """The arms, TAPT arm and control of ``task``'s experiment in ``EXPERIMENTS`` (a copy), or a clear error."""
+    if task not in EXPERIMENTS:
+        raise ValueError(f"no TAPT experiment for {task!r} in hwlib.domain.EXPERIMENTS (it has {list(EXPERIMENTS)}): "
+                         "give its arms, tapt and control")
+    e = EXPERIMENTS[task]
+    return {"arms": dict(e["arms"]), "tapt": e["tapt"], "control": e["control"]}
+
+
+# The ACL-ARC experiment, the one the claims chapter reads.
+ARMS, TAPT, CONTROL = (EXPERIMENTS["acl_sup"][k] for k in ("arms", "tapt", "control"))
+
+
+def fine_tuning_settings(recipe: str, base_model: str, task: str) -> tuple[dict, str]:
+    """The full fine-tuning settings every arm uses on ``task``, and where they come from: the recipe chosen on
+    ``task``'s own dev split in recipe file ``recipe`` if there is one, else the recipe chosen on
+    ``experiments.TRANSFER_FROM`` with the changes ``experiments.TRANSFER`` makes for ``task`` (the recipes chapter's
+    carried-over runs). An error names the sweep to run where neither exists."""
+    from . import experiments as E
+
+    chosen = {r["dataset"]: r["settings"] for r in E.stored_recipes(recipe, base_model, ["full"])}
+    if task in chosen:
+        return chosen[task], f"chosen on {task}'s dev split (recipe file {recipe!r})"
+    carried = {E.resolve_datasets(name)[0]: changes for name, changes in E.TRANSFER.items()}
+    if task in carried and E.TRANSFER_FROM in chosen:
+        return (chosen[E.TRANSFER_FROM] | carried[task],
+                f"chosen on {E.TRANSFER_FROM}'s dev split and carried over (recipe file {recipe!r}"
+                + (f", with {carried[task]}" if carried[task] else "") + ")")
+    raise ValueError(f"recipe file {recipe!r} has no full fine-tuning recipe for {base_model!r} on {task!r} or on "
+                     f"{E.TRANSFER_FROM!r}: run the recipes chapter's sweep")
 
 
 def arm_configs(arms: dict, settings: dict, dataset: str, seeds) -> dict[str, list[RunConfig]]:
@@ -26,14 +71,36 @@ def arm_configs(arms: dict, settings: dict, dataset: str, seeds) -> dict[str, li
             for label, model in arms.items()}
 
 
-def pretrain_records(models) -> tuple[list[dict], list[str]]:
-    """The stored pretraining records of the TAPT models among ``models`` and the names not pretrained yet."""
-    from .pretrain import parse, stored
+def collect_arms(arms: dict, settings: dict, dataset: str, seeds, retrain: bool = False):
+    """Every arm's runs (``arm_configs``) through ``experiments.collect``: stored ones load, missing ones train unless
+    ``HWLIB_NO_TRAIN=1``. Returns ``(runs, records, missing)``: ``report.runs_frame`` of all runs with an ``arm``
+    column (the label), the records, and the configurations not stored."""
+    from . import experiments as E
+    from .report import runs_frame
+
+    records, missing = [], []
+    for configs in arm_configs(arms, settings, dataset, seeds).values():
+        got, m = E.collect(configs, retrain=retrain)
+        records += got
+        missing += m
+    runs = runs_frame(records)
+    if not runs.empty:
+        runs["arm"] = runs.model.map({m: a for a, m in arms.items()})
+    return runs, records, missing
+
+
+def pretrain_records(models, train: bool = False) -> tuple[list[dict], list[str]]:
+    """The stored pretraining records of the TAPT models among ``models`` and the names not pretrained yet;
+    ``train=True`` pretrains the missing ones first (``pretrain.checkpoint``), so that fine-tuning finds them."""
+    from .pretrain import checkpoint, parse, stored
 
     records, missing = [], []
     for m in models:
         if parse(m) is not None:
             rec = stored(m)
+            if rec is None and train:
+                checkpoint(m, progress=False)
+                rec = stored(m)
             (records.append(rec) if rec is not None else missing.append(m))
     return records, missing
 
@@ -104,10 +171,12 @@ def _fmt(row) -> str:
     return f"{row['mean']:+.1f}{spread} over {row['pairs']:g} seed(s)"
 
 
-def assess(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None) -> dict:
+def assess(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None,
+           task: str = "ACL-ARC") -> dict:
     """What the paired effects (``effects``) show: ``helps`` (TAPT minus base: an interval above 0, over more than one
-    seed), ``domain`` (TAPT minus the control above 0; ``None`` without a control arm), and ``claim``, the verdict on
-    the report's reading of its SciBERT result, in words. ``None`` if no seed has both TAPT and base stored."""
+    seed), ``domain`` (TAPT minus the control above 0; ``None`` without a control arm), and ``claim``, in words: on
+    ACL-ARC the verdict on the report's reading of its SciBERT result, elsewhere what the effect says about ``task``.
+    ``None`` if no seed has both TAPT and base stored."""
     t = effects_table.set_index(["arm", "minus"]) if not effects_table.empty else effects_table
     if (tapt, base) not in t.index:
         return None
@@ -118,25 +187,26 @@ def assess(effects_table: pd.DataFrame, tapt: str, base: str, control: str | Non
         d = t.loc[(tapt, control)]
         domain = bool(d["pairs"] > 1 and d["low"] > 0)
     if helps and domain:
-        claim = ("supported here: pretraining on text of the task's domain improves ACL-ARC, and more than the same "
+        claim = (f"supported here: pretraining on text of the task's domain improves {task}, and more than the same "
                  "amount of out-of-domain pretraining does")
     elif helps and domain is None:
         claim = "supported in part: the gain is measured, but without the control it may be more pretraining, not the domain"
     elif helps:
         claim = "not attributable to the domain here: TAPT helps, but the out-of-domain control is not shown to help less"
     else:
-        claim = ("not shown by these seeds: the interval of TAPT's effect on ACL-ARC contains zero, so more seeds (or "
+        claim = (f"not shown by these seeds: the interval of TAPT's effect on {task} contains zero, so more seeds (or "
                  "more pretraining) are needed to tell")
     return {"helps": helps, "domain": domain, "claim": claim, "effect": e,
             "control_effect": t.loc[(control, base)] if control is not None and (control, base) in t.index else None,
             "over_control": t.loc[(tapt, control)] if domain is not None else None}
 
 
-def verdict(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None, target: float = 3.0) -> str:
-    """Markdown: what the paired effects say about domain pretraining (``assess``), and so about the report's claim
-    that SciBERT's scientific pretraining is what puts it ahead on ACL-ARC. An interval that contains 0 does not tell
-    the arms apart; only a gain over the control is credited to the domain."""
-    a = assess(effects_table, tapt, base, control)
+def verdict(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None, target: float = 3.0,
+            task: str = "acl_sup") -> str:
+    """Markdown: what the paired effects say about domain pretraining on ``task`` (``assess``), and on ACL-ARC about
+    the report's claim that SciBERT's scientific pretraining is what puts it ahead there. An interval that contains 0
+    does not tell the arms apart; only a gain over the control is credited to the domain."""
+    a = assess(effects_table, tapt, base, control, task="ACL-ARC" if task == "acl_sup" else f"`{task}`")
     if a is None:
         return "Not measured yet: no seed has both the TAPT arm and the base model stored."
     e = a["effect"]
@@ -152,9 +222,12 @@ def verdict(effects_table: pd.DataFrame, tapt: str, base: str, control: str | No
         lines.append(f"- **{tapt}** minus **{control}**: {_fmt(a['over_control'])}: "
                      + ("the task's own text beats as much pretraining on another domain, so the domain matters."
                         if a["domain"] else "the seeds do not tell the task's own text from the other domain's."))
-    lines.append(f"- The report's reading of its SciBERT result (scientific pretraining is why SciBERT leads on ACL-ARC), "
-                 f"tested as the same effect in MiniLM: **{a['claim']}**. This measures task-adaptive pretraining of a "
-                 "small model on a few thousand sentences, not SciBERT itself.")
+    if task == "acl_sup":
+        lines.append(f"- The report's reading of its SciBERT result (scientific pretraining is why SciBERT leads on "
+                     f"ACL-ARC), tested as the same effect in MiniLM: **{a['claim']}**. This measures task-adaptive "
+                     "pretraining of a small model on a few thousand sentences, not SciBERT itself.")
+    else:
+        lines.append(f"- Domain pretraining on `{task}`: **{a['claim']}**.")
     return "\n".join(lines)
 
 

@@ -70,3 +70,19 @@ def test_pretraining_tables_read_the_loss_on_the_task_whatever_text_was_read():
     assert table.loc["c", "acl_sup after"] == 6.0 and table.loc["t", "tokens"] == 60000
     text = domain.describe_pretraining([own, ctl])
     assert "still falling at the last epoch" in text and "lowest after epoch 2 of 3" in text
+
+
+def test_a_task_without_a_recipe_of_its_own_fine_tunes_with_the_carried_over_one(results_dir):
+    from hwlib import experiments as E
+
+    acl = {"learning_rate": 1e-4, "pooling": "mean", "select_on_dev": True, "epochs": 10}
+    E.write_recipes("tuned", [{"model": "minilm", "method": "full", "dataset": "acl_sup", "settings": acl,
+                               "dev_macro_f1": 0.7, "candidates": []}], "sweep ...")
+    settings, source = domain.fine_tuning_settings("tuned", "minilm", "acl_sup")
+    assert settings == acl and "chosen on acl_sup's dev split (recipe" in source
+    settings, source = domain.fine_tuning_settings("tuned", "minilm", "agnews_sup")
+    assert settings == acl | E.TRANSFER["agnews"] and "carried over" in source  # AG News: the course's 3 epochs
+    with pytest.raises(ValueError, match="no full fine-tuning recipe for 'minilm' on 'laptop_sup'"):
+        domain.fine_tuning_settings("tuned", "minilm", "laptop_sup")
+    with pytest.raises(ValueError, match="no TAPT experiment for 'laptop_sup'"):
+        domain.experiment("laptop_sup")

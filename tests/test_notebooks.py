@@ -129,17 +129,23 @@ def test_tapt_chapter_pretrains_fine_tunes_both_arms_and_gives_a_verdict(trainab
               "settings": {"learning_rate": 1e-4, "pooling": "mean", "select_on_dev": True}}
     E.write_recipes("tuned", [recipe], "sweep ...")
     tiny = "minilm+tapt:acl_sup:e2:n64"  # 4 optimizer steps, the first in warm-up
-    nb = _execute("tapt", tmp_path, arms={"MiniLM": "minilm", "TAPT": tiny}, tapt="TAPT", control=None,
-                  seeds=[1, 2], changes={"epochs": 1, "max_train_samples": 32, "max_eval_samples": 32})
+    arms = {"MiniLM": "minilm", "TAPT": tiny}
+    nb = _execute("tapt", tmp_path, arms=arms, tapt="TAPT", control=None, seeds=[1, 2],
+                  others={"restaurant": {"arms": arms, "tapt": "TAPT", "control": None}}, other_seeds=[1],
+                  changes={"epochs": 1, "max_train_samples": 32, "max_eval_samples": 32})
     (pre,) = [json.loads(p.read_text()) for p in (trainable / "pretrain").glob("*.json")]
     assert pre["name"] == tiny and pre["data"]["train_texts"] == 64
     assert pre["heldout_mlm_loss"]["after"] < pre["heldout_mlm_loss"]["before"]
     runs = _stored(trainable)
-    assert sorted((r["config"]["model"], r["config"]["seed"]) for r in runs) == [
-        ("minilm", 1), ("minilm", 2), (tiny, 1), (tiny, 2)]
+    assert sorted((r["config"]["dataset"], r["config"]["model"], r["config"]["seed"]) for r in runs) == [
+        ("acl_sup", "minilm", 1), ("acl_sup", "minilm", 2), ("acl_sup", tiny, 1), ("acl_sup", tiny, 2),
+        ("restaurant_sup", "minilm", 1), ("restaurant_sup", tiny, 1)]
+    # restaurant has no recipe of its own: ACL-ARC's, carried over as the recipes chapter does
     assert all(r["config"]["pooling"] == "mean" and r["config"]["learning_rate"] == 1e-4 for r in runs)
     text = _text(nb)
     assert "4 of 4 runs available" in text and "**TAPT** minus **MiniLM**" in text and "over 2 seed(s)" in text
+    assert "chosen on acl_sup's dev split and carried over" in text and "2 of 2 runs available" in text
+    assert "Domain pretraining on `restaurant_sup`" in text
 
 
 def test_tapt_chapter_refuses_an_arm_it_does_not_have(results_dir, tmp_path):
@@ -149,6 +155,10 @@ def test_tapt_chapter_refuses_an_arm_it_does_not_have(results_dir, tmp_path):
         _execute("tapt", tmp_path, arms={"MiniLM": "minilm", "TAPT": "minilm+tapt:acl"}, tapt="TAPT", control=None)
     with pytest.raises(pm.PapermillExecutionError, match="write BASE\\+tapt:TASK"):
         _execute("tapt", tmp_path, arms={"MiniLM": "minilm", "TAPT": "minilm+tapt"}, tapt="TAPT", control=None)
+    with pytest.raises(pm.PapermillExecutionError, match="unknown dataset 'news'"):
+        _execute("tapt", tmp_path, others={"news": None})
+    with pytest.raises(pm.PapermillExecutionError, match="no TAPT experiment for 'laptop_sup'"):
+        _execute("tapt", tmp_path, others={"laptop_sup": None})
     assert not (results_dir / "runs").exists()
 
 
@@ -156,6 +166,7 @@ def test_the_tapt_chapter_defaults_are_the_arms_the_claims_chapter_reads():
     import ast
 
     from hwlib import domain
+    from hwlib import experiments as E
 
     cells = json.loads((NB / "tapt.ipynb").read_text(encoding="utf-8"))["cells"]
     (params,) = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
@@ -163,8 +174,12 @@ def test_the_tapt_chapter_defaults_are_the_arms_the_claims_chapter_reads():
     for node in ast.parse("".join(params["source"])).body:
         if isinstance(node, ast.Assign):
             values[node.targets[0].id] = ast.literal_eval(node.value)
-    assert values["arms"] == domain.ARMS
-    assert (values["base"], values["tapt"], values["control"]) == (domain.BASE, domain.TAPT, domain.CONTROL)
+    # arms=None: the chapter runs hwlib.domain.EXPERIMENTS[dataset], whose ACL-ARC arms the claims chapter reads
+    assert values["arms"] is None and E.resolve_datasets(values["dataset"]) == ["acl_sup"]
+    assert domain.EXPERIMENTS["acl_sup"]["arms"] == domain.ARMS and values["base"] == domain.BASE
+    assert (domain.EXPERIMENTS["acl_sup"]["tapt"], domain.EXPERIMENTS["acl_sup"]["control"]) == (domain.TAPT,
+                                                                                               domain.CONTROL)
+    assert {E.resolve_datasets(k)[0] for k in values["others"]} == set(domain.EXPERIMENTS) - {"acl_sup"}
 
 
 def test_the_recipes_chapter_carries_over_what_the_claims_chapter_reads():
