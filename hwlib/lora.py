@@ -74,3 +74,23 @@ def parameter_comparison(adapter_size: int = 64, ranks=(64, 8), targets: str = "
                      "added (counted)": counted["adapter"], "trainable": counted["trainable"],
                      "trainable %": 100 * counted["trainable_fraction"]})
     return rows
+
+
+def describe_scale(recipes, usual=(1e-4, 5e-4)) -> str:
+    """Markdown: per LoRA recipe chosen on dev (``experiments.choose_recipes``' output), its learning rate set against
+    the scale ``alpha / r`` of the update. Adam's steps are set by the learning rate, not by the size of the gradient,
+    so the update ``(alpha / r) B A`` moves about in proportion to ``learning_rate * alpha / r``: the usual range for
+    LoRA (``usual``, quoted for ``alpha / r`` of 1 to 2) is a range of that product, not of the learning rate alone."""
+    from .config import RunConfig
+
+    lines = []
+    for r in recipes:
+        if r["method"] != "lora":
+            continue
+        c = RunConfig(method="lora", **r["settings"])
+        scale = c.lora_alpha / c.lora_rank
+        lines.append(f"- `{r['dataset']}`: dev chose learning rate {c.learning_rate:g} at r = {c.lora_rank}, "
+                     f"alpha = {c.lora_alpha:g}, so alpha / r = {scale:g}: the update moves as it would at a learning "
+                     f"rate of {c.learning_rate * scale:.2g} with alpha = r (the usual range: {usual[0]:g} to "
+                     f"{usual[1]:g}).")
+    return "\n".join(lines) if lines else "No LoRA recipe is chosen yet."

@@ -5,6 +5,7 @@ import torch
 
 from hwlib.adapters import adapter_parameter_count, count_parameters
 from hwlib.config import RunConfig
+from hwlib import lora
 from hwlib.lora import TARGETS, add_lora, lora_parameter_count
 from hwlib.models import load_model
 from hwlib.train import build_trainer
@@ -90,3 +91,12 @@ def test_the_books_parameter_table_has_closed_forms_equal_to_the_counts():
     rows = parameter_comparison(ranks=(64, 8))
     assert [r["added (closed form)"] for r in rows] == [r["added (counted)"] for r in rows] == [595200, 589824, 73728]
     assert all(r["trainable"] > r["added (counted)"] for r in rows)  # the head trains as well
+
+
+def test_the_scale_note_sets_the_learning_rate_against_alpha_over_r():
+    recipes = [{"method": "lora", "dataset": "acl_sup", "settings": {"learning_rate": 2e-3, "lora_rank": 64}},
+               {"method": "full", "dataset": "acl_sup", "settings": {"learning_rate": 1e-4}}]
+    text = lora.describe_scale(recipes)
+    assert "learning rate 0.002 at r = 64, alpha = 16, so alpha / r = 0.25" in text
+    assert "at a learning rate of 0.0005 with alpha = r" in text and "full" not in text
+    assert lora.describe_scale(recipes[1:]) == "No LoRA recipe is chosen yet."
