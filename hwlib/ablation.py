@@ -79,9 +79,21 @@ def one_change_table(sweep_records, around: dict | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["dataset", "method", "setting"]).sort_index()
 
 
-def describe_neighbours(table: pd.DataFrame) -> str:
+def dev_spread(records) -> dict:
+    """Per ``(dataset, method)``, the standard deviation over seeds of the dev macro-F1 (points) that runs of one
+    configuration chose their epoch by: the seed noise a one-seed dev comparison has to beat."""
+    groups: dict = {}
+    for r in records:
+        c = RunConfig(**r["config"])
+        groups.setdefault((c.dataset, c.method, tuple(sorted(c.settings().items()))), []).append(
+            100 * r["selection"]["dev_macro_f1"])
+    return {(d, m): float(np.std(v, ddof=1)) for (d, m, _), v in groups.items() if len(v) > 1}
+
+
+def describe_neighbours(table: pd.DataFrame, spread: dict | None = None) -> str:
     """Markdown for a ``one_change_table`` read around a centre: per dataset and method, the single changes that beat
-    the centre on dev (which dev would choose instead), or that none does."""
+    the centre on dev (which dev would choose instead), or that none does; beside each, the seed-to-seed spread of
+    the centre's dev score (``dev_spread``) where it is known."""
     if "note" in table.columns:
         return "No neighbour and its centre are both stored yet."
     lines = []
@@ -91,9 +103,11 @@ def describe_neighbours(table: pd.DataFrame) -> str:
             lines.append(f"- `{dataset}`, {method}: no single change beats the carried recipe on dev "
                          f"({len(g)} tried).")
             continue
+        sd = (spread or {}).get((dataset, method))
+        noise = f", against a seed-to-seed standard deviation of {sd:.1f} at the carried recipe" if sd else ""
         for (_, _, setting), row in better.iterrows():
             lines.append(f"- `{dataset}`, {method}: dev prefers {setting} = {row['changed to']} over the carried "
-                         f"{row['recipe']} (dev {row['dev macro-F1 change']:+.1f} points, one seed; test "
+                         f"{row['recipe']} (dev {row['dev macro-F1 change']:+.1f} points on one seed{noise}; test "
                          f"{row['test macro-F1 change']:+.1f}, shown, not used).")
     return "\n".join(lines)
 

@@ -44,6 +44,10 @@ def test_a_one_at_a_time_design_is_read_around_its_centre_even_where_a_neighbour
     assert "learning_rate" in ablation.one_change_table(recs).loc[("restaurant_sup", "full")].index
     text = ablation.describe_neighbours(table)
     assert "dev prefers learning_rate = 0.0003 over the carried 0.0001 (dev +5.0" in text and "head" not in text
+    seeds = [record(base.replace(seed=2), 0.64, 0.70), record(base.replace(seed=3), 0.62, 0.70)]
+    spread = ablation.dev_spread(recs[:1] + seeds)
+    assert spread == {("restaurant_sup", "full"): pytest.approx(2.0)}  # dev 60, 64, 62: sd 2 points
+    assert "against a seed-to-seed standard deviation of 2.0" in ablation.describe_neighbours(table, spread)
     missing = ablation.one_change_table(recs[1:], around={("restaurant_sup", "full"): centre})
     assert "note" in missing.columns  # the centre's run is not stored: nothing to compare against
     assert "No neighbour" in ablation.describe_neighbours(missing)
