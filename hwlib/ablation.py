@@ -38,19 +38,24 @@ def _differences(a: dict, b: dict) -> list[str]:
     return diff
 
 
+def _by_configuration(records) -> dict:
+    """The records grouped by configuration, the seed aside: ``(dataset, method, settings as sorted pairs)`` ->
+    the records of its seeds."""
+    groups: dict = {}
+    for r in records:
+        c = RunConfig(**r["config"])
+        groups.setdefault((c.dataset, c.method, tuple(sorted(c.settings().items()))), []).append(r)
+    return groups
+
+
 def one_change_table(sweep_records, around: dict | None = None) -> pd.DataFrame:
     """Per dataset and method (seeds averaged per candidate): the candidate with the best mean dev macro-F1 (the
     recipe) against every candidate that differs from it in one setting; the change in dev and test macro-F1
     (points, candidate minus recipe), with the seeds each rests on. ``around`` maps ``(dataset, method)`` to the
     settings of the candidate to compare against instead (the centre of a one-at-a-time design, which a neighbour
     may beat on dev: then its row's dev change is positive)."""
-    groups: dict = {}
-    for r in sweep_records:
-        c = RunConfig(**r["config"])
-        key = (c.dataset, c.method, tuple(sorted(c.settings().items())))
-        groups.setdefault(key, []).append(r)
     cands: dict = {}
-    for (dataset, method, settings), recs in groups.items():
+    for (dataset, method, settings), recs in _by_configuration(sweep_records).items():
         cands.setdefault((dataset, method), []).append({
             "settings": dict(settings), "seeds": len(recs),
             "dev": 100 * sum(r["selection"]["dev_macro_f1"] for r in recs) / len(recs),
@@ -82,12 +87,8 @@ def one_change_table(sweep_records, around: dict | None = None) -> pd.DataFrame:
 def dev_spread(records) -> dict:
     """Per ``(dataset, method)``, the standard deviation over seeds of the dev macro-F1 (points) that runs of one
     configuration chose their epoch by: the seed noise a one-seed dev comparison has to beat."""
-    groups: dict = {}
-    for r in records:
-        c = RunConfig(**r["config"])
-        groups.setdefault((c.dataset, c.method, tuple(sorted(c.settings().items()))), []).append(
-            100 * r["selection"]["dev_macro_f1"])
-    return {(d, m): float(np.std(v, ddof=1)) for (d, m, _), v in groups.items() if len(v) > 1}
+    return {(d, m): float(np.std([100 * r["selection"]["dev_macro_f1"] for r in recs], ddof=1))
+            for (d, m, _), recs in _by_configuration(records).items() if len(recs) > 1}
 
 
 def describe_neighbours(table: pd.DataFrame, spread: dict | None = None) -> str:
