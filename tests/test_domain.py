@@ -86,3 +86,34 @@ def test_a_task_without_a_recipe_of_its_own_fine_tunes_with_the_carried_over_one
         domain.fine_tuning_settings("tuned", "minilm", "laptop_sup")
     with pytest.raises(ValueError, match="no TAPT experiment for 'laptop_sup'"):
         domain.experiment("laptop_sup")
+
+
+def test_the_tasks_are_read_side_by_side_with_their_own_controls():
+    own = _pretrain_record("minilm+tapt:acl_sup:e5", "acl_sup", [10.0, 5.0, 4.0], {})
+    no_ctl = {k: v for k, v in ARMS.items() if k != "control"}
+    per_task = {"acl_sup": {"arms": ARMS, "tapt": "tapt", "control": "control",
+                            "effects": domain.effects(_frame(5.0, 1.0), ARMS, "base", "control")},
+                "agnews_sup": {"arms": no_ctl, "tapt": "tapt", "control": None,
+                               "effects": domain.effects(_frame(0.0, 0.0), no_ctl, "base")}}
+    t = domain.across_tasks(per_task, "base", [own])
+    assert t.loc["acl_sup", "TAPT - base"] == pytest.approx(5.0) and t.loc["acl_sup", "seeds"] == 5
+    assert t.loc["acl_sup", "TAPT - control"] == pytest.approx(4.0)
+    assert t.loc["acl_sup", "reading"] == "gain, credited to the domain"
+    assert t.loc["acl_sup", "MLM loss after"] == 4.0 and pd.isna(t.loc["agnews_sup", "MLM loss after"])
+    assert pd.isna(t.loc["agnews_sup", "TAPT - control"]) and t.loc["agnews_sup", "reading"] == "no gain shown"
+    text = domain.describe_across_tasks(t)
+    assert "`acl_sup` (5 seeds): TAPT minus MiniLM +5.0" in text and "minus the control +4.0" in text
+    assert "`agnews_sup` (5 seeds)" in text and "minus the control" not in text.splitlines()[1]
+
+
+def test_further_comparisons_are_paired_and_said_in_the_verdict():
+    arms = ARMS | {"longer": "minilm+tapt:acl_sup:e10"}
+    f = _frame(5.0, 1.0)
+    longer = f[f.model == ARMS["tapt"]].assign(model=arms["longer"], macro_f1=lambda d: d.macro_f1 + 2.0)
+    f = pd.concat([f, longer])
+    e = domain.effects(f, arms, "base", "control", also=[("longer", "tapt")]).set_index(["arm", "minus"])
+    assert e.loc[("longer", "tapt"), "mean"] == pytest.approx(2.0) and e.loc[("longer", "tapt"), "pairs"] == 5
+    assert ("longer", "base") in e.index and ("longer", "control") in e.index
+    text = domain.verdict(e.reset_index(), "tapt", "base", "control")
+    assert "- **longer** minus **tapt**: +2.0" in text and "different from zero" in text
+    assert text.count("**tapt** minus **base**") == 1

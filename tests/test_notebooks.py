@@ -146,6 +146,7 @@ def test_tapt_chapter_pretrains_fine_tunes_both_arms_and_gives_a_verdict(trainab
     assert "4 of 4 runs available" in text and "**TAPT** minus **MiniLM**" in text and "over 2 seed(s)" in text
     assert "chosen on acl_sup's dev split and carried over" in text and "2 of 2 runs available" in text
     assert "Domain pretraining on `restaurant_sup`" in text
+    assert "`acl_sup` (2 seeds): TAPT minus MiniLM" in text and "`restaurant_sup` (1 seed): TAPT minus" in text
 
 
 def test_tapt_chapter_refuses_an_arm_it_does_not_have(results_dir, tmp_path):
