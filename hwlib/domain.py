@@ -8,6 +8,8 @@ pretraining" from "the right domain": only a gain over the control can be credit
 """
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 
 from .config import RunConfig
@@ -347,14 +349,13 @@ def plot_paired(frame: pd.DataFrame, arms: dict, col: str = "macro_f1", ax=None,
     labels = [a for a, m in arms.items() if (frame.model == m).any()]
     table = pd.DataFrame({a: frame[frame.model == arms[a]].set_index("seed")[col] for a in labels})
     ax.bar(range(len(labels)), table.mean(), color=[f"C{i}" for i in range(len(labels))], alpha=0.35)
-    for seed, row in table.iterrows():
-        ax.plot(range(len(labels)), row.values, "k.-", lw=0.8, ms=4, alpha=0.7)
-        ax.annotate(f"seed {seed}", (len(labels) - 1, row.values[-1]), xytext=(4, 0), textcoords="offset points",
-                    fontsize=7, va="center")
+    shades = plt.cm.Greys([0.45 + 0.5 * i / max(len(table) - 1, 1) for i in range(len(table))])
+    for (seed, row), shade in zip(table.iterrows(), shades):
+        ax.plot(range(len(labels)), row.values, ".-", color=shade, lw=0.9, ms=4, label=f"seed {seed}")
     if floor is not None:
         ax.axhline(floor, color="gray", ls="--", lw=1, label="majority floor")
-        ax.legend(fontsize=7, loc="lower left")
-    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.legend(fontsize=7, loc="lower left", ncol=2)
+    ax.set_xticks(range(len(labels)), [textwrap.fill(a, 16) for a in labels], fontsize=8)
     ax.set(ylabel=f"test {col.replace('_', '-')} (%)")
     ax.grid(alpha=0.3, axis="y")
     return ax
