@@ -174,9 +174,13 @@ def effects(frame: pd.DataFrame, arms: dict, base: str, control: str | None = No
     return pd.DataFrame(rows)
 
 
+def _interval(mean: float, low: float, high: float, pairs) -> str:
+    """``+m (+l to +h)``, the interval left out where it would rest on one seed."""
+    return f"{mean:+.1f}" + (f" ({low:+.1f} to {high:+.1f})" if pairs > 1 else "")
+
+
 def _fmt(row) -> str:
-    spread = f" ({row['low']:+.1f} to {row['high']:+.1f})" if row["pairs"] > 1 else ""
-    return f"{row['mean']:+.1f}{spread} over {row['pairs']:g} seed(s)"
+    return f"{_interval(row['mean'], row['low'], row['high'], row['pairs'])} over {row['pairs']:g} seed(s)"
 
 
 def assess(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None,
@@ -288,8 +292,7 @@ def describe_across_tasks(table: pd.DataFrame) -> str:
     def span(row, label):
         if pd.isna(row[label]):
             return None
-        tail = f" ({row[label + ' low']:+.1f} to {row[label + ' high']:+.1f})" if row["seeds"] > 1 else ""
-        return f"{row[label]:+.1f}{tail}"
+        return _interval(row[label], row[f"{label} low"], row[f"{label} high"], row["seeds"])
 
     lines = []
     for task, row in table.iterrows():
