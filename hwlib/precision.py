@@ -16,6 +16,11 @@ The choice is cached per CPU model, flags, torch version and thread count in ``$
 (default ``~/.cache/hwlib``), so the timing (about a second) happens once per machine. Every run records the
 precision it actually used (``provenance.precision``). Accuracy: bf16 and fp32 runs of the same seeds are compared in
 ``bench/README.md``.
+
+``HWLIB_AUTO_PRECISION=bf16`` or ``=fp32`` makes ``auto`` decide that way on any machine, CPU or GPU, without
+measuring (``forced()``): what a bf16 CPU would train in can be tried on one without bf16 (slowly: emulated), and the
+test suite runs its numerics-sensitive files once with each decision. An explicit ``precision="fp32"`` (or
+``"bf16"``) is never overridden.
 """
 from __future__ import annotations
 
@@ -27,6 +32,20 @@ from pathlib import Path
 
 BF16_MIN_SPEEDUP = 1.3  # bf16 matmul over fp32 matmul that a bf16 choice needs (see the module docstring)
 SHAPE = (1024, 384, 1536)  # (tokens, H, 4H): the feed-forward matmul of a MiniLM batch of 16 x 64 tokens
+FORCE_ENV = "HWLIB_AUTO_PRECISION"  # bf16 | fp32: what "auto" resolves to, on any machine, without measuring
+FORCEABLE = ("bf16", "fp32")
+
+
+def forced() -> str | None:
+    """The decision ``$HWLIB_AUTO_PRECISION`` imposes on ``auto`` (``"bf16"`` or ``"fp32"``), or ``None`` when it is
+    unset or empty. Any other value is an error that names it, raised before anything is loaded or trained."""
+    value = os.environ.get(FORCE_ENV, "").strip()
+    if not value:
+        return None
+    if value not in FORCEABLE:
+        raise ValueError(f"{FORCE_ENV}={value!r}: must be one of {', '.join(FORCEABLE)} "
+                         f"(or unset, to let precision='auto' measure this machine)")
+    return value
 
 
 def cpu_name() -> str:
@@ -98,10 +117,15 @@ def _cache_path() -> Path:
 
 def cpu_choice(refresh: bool = False) -> dict:
     """``auto``'s choice on this CPU with the current torch thread count: ``precision``, ``reason``, the capability
-    and the timing it rests on. Measured at first use and cached; ``refresh=True`` measures again."""
+    and the timing it rests on. Measured at first use and cached; ``refresh=True`` measures again. Under
+    ``$HWLIB_AUTO_PRECISION`` the forced decision, with ``forced: True``: nothing is timed, nothing cached."""
     import torch
 
     cap = bf16_capability()
+    force = forced()
+    if force is not None:
+        return {"precision": force, "reason": f"forced by {FORCE_ENV}={force}", "forced": True, "capability": cap,
+                "timing": None, "threads": torch.get_num_threads()}
     key = json.dumps([cap["cpu"], cap["flags"], cap["onednn_bf16"], torch.__version__, torch.get_num_threads()])
     path = _cache_path()
     cache = {}

@@ -13,13 +13,16 @@ import time
 
 
 def device_and_precision(precision: str) -> tuple[str, str]:
-    """The device a run trains on, in words, and the precision ``"auto"`` resolves to there."""
+    """The device a run trains on, in words, and the precision ``"auto"`` resolves to there (``$HWLIB_AUTO_PRECISION``
+    forces it either way: ``hwlib.precision.forced``)."""
     import torch
+
+    from .precision import forced
 
     if torch.cuda.is_available():
         device = torch.cuda.get_device_name(0)
         if precision == "auto":
-            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+            precision = forced() or ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
     else:
         device = f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
         if precision == "auto":  # bf16 only where it is measured to be faster here (hwlib.precision)
@@ -51,23 +54,46 @@ def peak_rss_bytes() -> int:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
 
+PEAK_MEMORY_ENV = "HWLIB_PEAK_MEMORY"  # run | process: which CPU peak PeakMemory measures, on any machine
+
+
+def peak_memory_mode() -> str | None:
+    """The CPU peak that ``$HWLIB_PEAK_MEMORY`` imposes (``"run"`` or ``"process"``), or ``None`` (unset or empty:
+    the run's own peak where the machine allows it). Any other value is an error naming it."""
+    value = os.environ.get(PEAK_MEMORY_ENV, "").strip()
+    if value and value not in ("run", "process"):
+        raise ValueError(f"{PEAK_MEMORY_ENV}={value!r}: must be 'run' or 'process' (or unset, to use the run's own "
+                         "peak where the machine allows it)")
+    return value or None
+
+
 class PeakMemory:
     """The peak memory of what runs inside ``with PeakMemory() as m:``; ``m.bytes`` and ``m.kind`` after it.
 
     On a GPU: ``torch.cuda.max_memory_allocated`` (``cuda_max_allocated``). On a Linux CPU: the resident set's
     high-water mark, reset first through ``/proc/self/clear_refs`` so that an earlier run of the same grid process
-    does not count (``run_peak_rss``); elsewhere the whole process's peak (``process_peak_rss``).
+    does not count (``run_peak_rss``); where that file cannot be written (not Linux, or a container that forbids
+    it), the whole process's peak (``process_peak_rss``). ``$HWLIB_PEAK_MEMORY=process`` forces the second on any
+    machine, ``=run`` insists on the first (an error where the reset is impossible).
     """
 
     def __enter__(self):
         import torch
 
+        mode = peak_memory_mode()  # checked first, also on a GPU
         self._cuda = torch.cuda.is_available()
         if self._cuda:
             torch.cuda.reset_peak_memory_stats()
             self.kind = "cuda_max_allocated"
+        elif mode == "process":
+            self.kind = "process_peak_rss"
+        elif self._reset_rss():
+            self.kind = "run_peak_rss"
+        elif mode == "run":
+            raise RuntimeError(f"{PEAK_MEMORY_ENV}=run, but this machine cannot reset the resident set's high-water "
+                               "mark (/proc/self/clear_refs is not writable): unset it, or set it to 'process'")
         else:
-            self.kind = "run_peak_rss" if self._reset_rss() else "process_peak_rss"
+            self.kind = "process_peak_rss"
         return self
 
     def __exit__(self, *exc):

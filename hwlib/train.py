@@ -126,6 +126,8 @@ def build_trainer(config: RunConfig, output_dir: str, progress: bool = True, cal
     from .heads import balanced_class_weights, weighted_cross_entropy
 
     _world_size(config)  # before anything is loaded
+    record.device_and_precision(config.precision)  # a bad $HWLIB_AUTO_PRECISION stops here, before anything loads
+    record.peak_memory_mode()  # ... and a bad $HWLIB_PEAK_MEMORY
     set_seed(config.seed)
     model, tokenizer, dd, tok = prepare(config)
     steps_per_epoch = -(-len(tok["train"]) // config.batch_size)

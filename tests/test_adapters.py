@@ -1,10 +1,15 @@
-"""Adapters: exact parameter counts, identity at insertion, and which parameters train."""
+"""Adapters: exact parameter counts, identity at insertion, and which parameters train.
+
+Arithmetic: the models here are called directly, outside the Trainer and any autocast, so in fp32 on every machine;
+the identity at insertion is checked to fp32's precision."""
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, BertConfig, RobertaConfig
 
 from hwlib.adapters import WithAdapter, add_adapters, adapter_parameter_count, count_parameters
 from hwlib.models import load_model
+
+pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,10 @@
 """LoRA through peft: exact parameter counts, the pretrained model's outputs at the start, frozen weights untouched
-by training, and a merged model that predicts what the unmerged one does."""
+by training, and a merged model that predicts what the unmerged one does.
+
+Arithmetic: merging is exact algebra, so the merge is checked in fp32 (the trained model pins ``precision="fp32"``:
+under ``auto`` a bf16 CPU would train it under bf16 autocast, which the Trainer leaves on the model's forward, and
+the comparison would measure bf16 rounding, not merging); and once more with both sides under the same bf16 autocast,
+to a tolerance derived from bf16's precision. Direct model calls outside the Trainer run in fp32 on every machine."""
 import pytest
 import torch
 
@@ -9,6 +14,8 @@ from hwlib import lora
 from hwlib.lora import TARGETS, add_lora, lora_parameter_count
 from hwlib.models import load_model
 from hwlib.train import build_trainer
+
+pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
 
 ALL = ",".join(TARGETS)
 
@@ -44,7 +51,7 @@ def test_lora_starts_from_the_pretrained_model(tok):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     cfg = RunConfig(dataset="agnews_sup", method="lora", max_train_samples=48, max_eval_samples=16, epochs=1,
-                    learning_rate=1e-3, lora_rank=4)
+                    learning_rate=1e-3, lora_rank=4, precision="fp32")
     trainer, tok = build_trainer(cfg, str(tmp_path_factory.mktemp("lora")), progress=False)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
@@ -60,16 +67,32 @@ def test_training_changes_only_lora_and_the_head(trained):
     assert changed == trainable  # every LoRA weight moved; every frozen weight is bit-identical
 
 
-def test_a_merged_model_predicts_what_the_unmerged_one_does(trained):
+def _merged_and_unmerged_logits(trained, autocast: bool):
+    import copy
+
     trainer, tok, _ = trained
     batch = trainer.data_collator([tok["test"][i] for i in range(8)])
     inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-    model = trainer.model.eval()
-    with torch.no_grad():
-        unmerged = model(**inputs).logits
+    model = copy.deepcopy(trainer.model).eval()  # merging unloads the adapters in place: keep the fixture's
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        unmerged = model(**inputs).logits.float()
         merged_model = model.merge_and_unload()
         assert not any("lora_" in n for n, _ in merged_model.named_parameters())
-        torch.testing.assert_close(merged_model(**inputs).logits, unmerged, atol=1e-4, rtol=1e-4)
+        return merged_model(**inputs).logits.float(), unmerged
+
+
+def test_a_merged_model_predicts_what_the_unmerged_one_does(trained):
+    merged, unmerged = _merged_and_unmerged_logits(trained, autocast=False)  # fp32 on both sides
+    torch.testing.assert_close(merged, unmerged, atol=1e-4, rtol=1e-4)
+
+
+def test_under_bf16_autocast_the_merge_agrees_to_bf16s_precision(trained):
+    # bf16 keeps 8 significant bits: each operand of a matmul is rounded by up to u = 2**-8 (0.39 %). The two sides
+    # round different operands (W + (alpha/r) B A once, against W and the low-rank path apart), so a logit may move
+    # by a few u of the logits' scale, never by more: allowed, 4 u of the largest |logit| (1.6 % of it).
+    merged, unmerged = _merged_and_unmerged_logits(trained, autocast=True)
+    u = torch.finfo(torch.bfloat16).eps / 2
+    torch.testing.assert_close(merged, unmerged, rtol=0, atol=4 * u * float(unmerged.abs().max()))
 
 
 def test_lora_settings_apply_to_lora_only():

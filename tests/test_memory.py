@@ -1,10 +1,15 @@
 """The memory chapter's claims: the report's figures reproduced exactly, the corrected formulas' algebra, and the
-formulas against memory measured on real models (meta-device counts, tensors after an AdamW step, saved activations)."""
+formulas against memory measured on real models (meta-device counts, tensors after an AdamW step, saved activations).
+
+Arithmetic: the CPU measurements run the model directly in fp32 (``hwlib.memory_measure``, no autocast), set against
+the ``fp32-cpu`` recipe, on every machine; the bf16 figures come from the stored GPU measurement."""
 import pytest
 import sympy as sp
 
 from hwlib import memory
 from hwlib.adapters import adapter_parameter_count
+
+pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
 
 
 def test_report_figures_reproduced_exactly():

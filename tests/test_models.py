@@ -4,6 +4,8 @@ import torch
 
 from hwlib.models import PAPER_MODELS, load_model, resolve
 
+pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
+
 
 def test_minilm_is_the_pretrained_embedded_model():
     model, tok = load_model("minilm", num_labels=4, seed=0)

@@ -13,6 +13,9 @@ NB = Path(__file__).resolve().parent.parent / "notebooks"
 @pytest.fixture
 def trainable(results_dir, monkeypatch):
     monkeypatch.delenv("HWLIB_NO_TRAIN", raising=False)  # these runs are meant to train
+    # ... in fp32 on every CPU: the chapters keep precision="auto" (the reader's own path and run keys), and auto is
+    # told what to decide, so what these small runs give does not depend on whether this CPU has bf16
+    monkeypatch.setenv("HWLIB_AUTO_PRECISION", "fp32")
     return results_dir
 
 
@@ -38,32 +41,31 @@ def _stored(results_dir):
     return [json.loads(p.read_text()) for p in sorted((results_dir / "runs").glob("*.json"))]
 
 
-def test_task3_trains_a_small_configuration(trainable, tmp_path):
+def test_task3_trains_a_small_configuration_and_then_loads_it(trainable, tmp_path, monkeypatch):
     nb = _execute("task3", tmp_path, dataset="acl", seeds=[5], epochs=1, max_train_samples=32)
     runs = _stored(trainable)
     # full and adapter at the course's learning rate, and adapters at their own
     assert sorted(f"{r['config']['method']} {r['config']['learning_rate']}" for r in runs) == [
         "adapter 0.001", "adapter None", "full None"]
     assert all(r["config"]["dataset"] == "acl_sup" and r["config"]["max_train_samples"] == 32 for r in runs)
+    # the chapter asks for precision="auto" (the reader's run keys) and auto was told fp32, on every CPU
+    assert all(r["config"]["precision"] == "auto" and r["provenance"]["precision"] == "fp32" for r in runs)
     text = _text(nb)
     assert "2 of 2 runs available" in text and "All requested runs are stored." in text
     assert "1 of 1 adapter runs at learning rate 0.001 available" in text
     assert "acl_sup" in text and "adapter" in text
-
-
-def test_task2_trains_a_small_configuration(trainable, tmp_path):
-    _execute("task2", tmp_path, datasets_=["acl"], seeds=[5], epochs=1, max_train_samples=32)
-    assert sorted(r["config"]["model"] for r in _stored(trainable)) == ["minilm", "minilm-scratch"]
-
-
-def test_stored_runs_are_loaded_not_retrained(trainable, tmp_path, monkeypatch):
-    _execute("task3", tmp_path, dataset="acl", seeds=[5], epochs=1, max_train_samples=32)
+    # executed again, the chapter loads what is stored and trains nothing
     before = {p.name: p.stat().st_mtime_ns for p in (trainable / "runs").glob("*.json")}
     monkeypatch.setenv("HWLIB_NO_TRAIN", "1")
     nb = _execute("task3", tmp_path, dataset="acl", seeds=[5], epochs=1, max_train_samples=32)
     after = {p.name: p.stat().st_mtime_ns for p in (trainable / "runs").glob("*.json")}
     assert before == after
     assert "2 of 2 runs available" in _text(nb)
+
+
+def test_task2_trains_a_small_configuration(trainable, tmp_path):
+    _execute("task2", tmp_path, datasets_=["acl"], seeds=[5], epochs=1, max_train_samples=32)
+    assert sorted(r["config"]["model"] for r in _stored(trainable)) == ["minilm", "minilm-scratch"]
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,8 @@ import pytest
 
 from hwlib import precision, record
 
+pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
+
 NATIVE = {"cpu": "test cpu", "flags": {"avx512_bf16": True}, "onednn_bf16": True, "native": True}
 EMULATED = {"cpu": "test cpu", "flags": {"avx512_bf16": False}, "onednn_bf16": True, "native": False}
 
@@ -25,7 +27,13 @@ def test_native_bf16_without_a_timing_is_an_error():
         precision.decide(NATIVE, None)
 
 
-def test_the_choice_is_measured_once_and_cached(tmp_path, monkeypatch):
+@pytest.fixture
+def measured(monkeypatch):
+    """What ``auto`` measures on its own: no forced decision, whatever this run of the suite was told."""
+    monkeypatch.delenv("HWLIB_AUTO_PRECISION", raising=False)
+
+
+def test_the_choice_is_measured_once_and_cached(tmp_path, monkeypatch, measured):
     monkeypatch.setenv("HWLIB_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(precision, "bf16_capability", lambda: NATIVE)
     calls = []
@@ -38,7 +46,7 @@ def test_the_choice_is_measured_once_and_cached(tmp_path, monkeypatch):
     assert [v["precision"] for v in stored.values()] == ["bf16"]
 
 
-def test_an_unreadable_cache_is_measured_again_not_trusted(tmp_path, monkeypatch):
+def test_an_unreadable_cache_is_measured_again_not_trusted(tmp_path, monkeypatch, measured):
     monkeypatch.setenv("HWLIB_CACHE_DIR", str(tmp_path))
     (tmp_path / "precision.json").write_text("{not json")
     monkeypatch.setattr(precision, "bf16_capability", lambda: NATIVE)
@@ -67,10 +75,73 @@ def test_a_bf16_run_really_computes_in_bf16_under_the_trainer(tmp_path):
     from hwlib.train import RunConfig, build_trainer
 
     seen = []
-    trainer, _ = build_trainer(RunConfig(precision="bf16", max_train_samples=16, max_eval_samples=16, epochs=1),
-                               str(tmp_path), progress=False)
+    # 16 tokens a text: the check is of dtypes, and a CPU without native bf16 emulates it slowly
+    trainer, _ = build_trainer(RunConfig(precision="bf16", max_train_samples=16, max_eval_samples=16, epochs=1,
+                                         max_length=16), str(tmp_path), progress=False)
     query = trainer.model.bert.encoder.layer[0].attention.self.query
     query.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
     trainer.train()
     assert seen and set(seen) == {torch.bfloat16}
     assert query.weight.dtype == torch.float32  # autocast: the weights stay fp32
+
+
+# ------------------------------------------------------------------------------------------------ forcing auto
+@pytest.mark.parametrize("decision", ["bf16", "fp32"])
+def test_the_forced_decision_stands_without_measuring_or_caching(decision, tmp_path, monkeypatch):
+    monkeypatch.setenv("HWLIB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("HWLIB_AUTO_PRECISION", decision)
+    for capability in (NATIVE, EMULATED):  # either way on either kind of CPU
+        monkeypatch.setattr(precision, "bf16_capability", lambda: capability)
+        monkeypatch.setattr(precision, "time_matmuls", lambda: pytest.fail("timed although the decision is forced"))
+        choice = precision.cpu_choice()
+        assert choice["precision"] == decision and choice["forced"]
+        assert f"HWLIB_AUTO_PRECISION={decision}" in choice["reason"]
+    assert not (tmp_path / "precision.json").exists()  # not cached as this CPU's own measured choice
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert record.device_and_precision("auto")[1] == decision
+    assert record.device_and_precision("fp32")[1] == "fp32"  # an explicit precision is never overridden
+
+
+@pytest.mark.parametrize("decision", ["bf16", "fp32"])
+def test_the_forced_decision_holds_on_a_gpu_too(decision, monkeypatch, measured):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "test gpu")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert record.device_and_precision("auto") == ("test gpu", "fp16")  # measured: no bf16 on this GPU
+    monkeypatch.setenv("HWLIB_AUTO_PRECISION", decision)
+    assert record.device_and_precision("auto") == ("test gpu", decision)
+
+
+@pytest.mark.parametrize("decision", ["bf16", "fp32"])
+def test_auto_reaches_the_trainer_as_the_forced_decision(decision, tmp_path, monkeypatch):
+    from hwlib.train import RunConfig, training_arguments
+
+    monkeypatch.setenv("HWLIB_AUTO_PRECISION", decision)
+    args = training_arguments(RunConfig(), str(tmp_path))
+    assert (args.bf16, args.fp16) == (decision == "bf16", False)
+
+
+def test_a_bad_forced_decision_is_refused_before_anything_loads(tmp_path, monkeypatch):
+    import hwlib.train as T
+
+    monkeypatch.setenv("HWLIB_AUTO_PRECISION", "fp16")
+    monkeypatch.setattr(T, "prepare", lambda *a, **k: pytest.fail("loaded a model although the setting is bad"))
+    with pytest.raises(ValueError, match="HWLIB_AUTO_PRECISION='fp16': must be one of bf16, fp32"):
+        T.build_trainer(T.RunConfig(), str(tmp_path), progress=False)
+    monkeypatch.setenv("HWLIB_AUTO_PRECISION", "")  # empty is unset: auto measures
+    assert precision.forced() is None
+
+
+def test_this_run_of_the_suite_trains_auto_as_it_was_told():
+    # CI runs the numerics-sensitive files once with each forced decision: check that the forcing reached them
+    import os
+
+    forced = os.environ.get("HWLIB_AUTO_PRECISION")
+    if not forced:
+        pytest.skip("HWLIB_AUTO_PRECISION is not set: auto measures this CPU")
+    import torch
+
+    if not torch.cuda.is_available():
+        assert record.device_and_precision("auto")[1] == forced

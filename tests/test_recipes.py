@@ -1,5 +1,6 @@
 """The settings beyond the course's, each shown to do what it says; the probe; choosing on dev; sweeps and recipes;
-and the listing of stored runs. Trainings are real and small (the embedded MiniLM on real data)."""
+and the listing of stored runs. Trainings are real and small (the embedded MiniLM on real data), in fp32 on every CPU
+(``precision="fp32"``: the loss and pooling identities are fp32 algebra); direct model calls run in fp32 anyway."""
 import json
 import subprocess
 import sys
@@ -15,7 +16,10 @@ from hwlib.heads import MeanPooler, balanced_class_weights, use_mean_pooling, we
 from hwlib.models import load_model
 from hwlib.train import build_trainer, finetune, run
 
-TINY = RunConfig(dataset="agnews_sup", max_train_samples=48, max_eval_samples=32, epochs=1, learning_rate=1e-4)
+pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
+
+TINY = RunConfig(dataset="agnews_sup", max_train_samples=48, max_eval_samples=32, epochs=1, learning_rate=1e-4,
+                 precision="fp32")
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +186,8 @@ def test_results_json_lists_each_stored_configuration(results_dir):
     (g,) = json.loads(p.stdout)
     assert set(g) == {"model", "method", "dataset", "settings", "seeds", "accuracy_mean", "accuracy_std",
                       "macro_f1_mean", "macro_f1_std", "at_floor"}
-    assert g["settings"] == {"epochs": 1, "learning_rate": 1e-4, "max_train_samples": 16, "max_eval_samples": 32}
+    assert g["settings"] == {"epochs": 1, "learning_rate": 1e-4, "max_train_samples": 16, "max_eval_samples": 32,
+                             "precision": "fp32"}
     assert g["seeds"] == 1 and g["accuracy_std"] is None and 0 <= g["accuracy_mean"] <= 100
 
 
