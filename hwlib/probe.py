@@ -43,6 +43,15 @@ def _scores(clf, x, y) -> dict:
             "loss": float(log_loss(y, clf.predict_proba(x), labels=clf.classes_))}
 
 
+def _predictions(clf, x, y, num_labels: int, **extra) -> dict:
+    """Per-example predictions (``hwlib.predictions.pack``), one probability column per label."""
+    from .predictions import pack
+
+    probs = np.zeros((len(y), num_labels))
+    probs[:, clf.classes_] = clf.predict_proba(x)
+    return pack(probs, y, **extra)
+
+
 def probe(config) -> dict:
     """Fit and evaluate the probe for ``config`` (``method="probe"``); return the run record."""
     from sklearn.linear_model import LogisticRegression
@@ -84,6 +93,9 @@ def probe(config) -> dict:
             clf = fit(chosen)
         fit_s = time.perf_counter() - t0
         test = _scores(clf, x["test"], y["test"])  # the one look at the test split
+        predictions = {"test": _predictions(clf, x["test"], y["test"], num_labels)}
+        if config.select_on_dev:
+            predictions["dev"] = _predictions(clf, x["dev"], y["dev"], num_labels, C=chosen)
     train_loss = _scores(clf, x["train"], y["train"])["loss"]
     head = clf[-1].coef_.size + clf[-1].intercept_.size
     encoder_params = count_parameters(encoder)["total"]
@@ -94,6 +106,7 @@ def probe(config) -> dict:
         **({"selection": {"split": "dev", "metric": "macro_f1", "chosen_C": chosen,
                           "dev_macro_f1": max(h["macro_f1"] for h in history)}} if history else {}),
         "eval_history": history,
+        "predictions": predictions,
         "train_curve": [],
         "final_train_loss": train_loss,
         "mean_train_loss": train_loss,

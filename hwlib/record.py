@@ -159,6 +159,7 @@ def build(config, trainer, train_out, tok, *, timer, memory: PeakMemory, started
         best = max(evals, key=lambda e: e["macro_f1"])  # the first of equals, as the Trainer keeps it
         selection = {"split": "dev", "metric": "macro_f1", "chosen_epoch": best["epoch"],
                      "dev_macro_f1": best["macro_f1"], "dev_accuracy": best["accuracy"], "epochs_run": len(evals)}
+    predictions = _predictions(trainer, evals, test is not None, selection)
     runtime = float(train_out.metrics["train_runtime"])
     real_tokens = int(sum(tok["train"]["length"]))
     return {
@@ -166,6 +167,7 @@ def build(config, trainer, train_out, tok, *, timer, memory: PeakMemory, started
         "metrics": {k: float(final[k]) for k in ("accuracy", "micro_f1", "macro_f1")} | {"loss": float(final["loss"])},
         **({"selection": selection} if selection else {}),
         "eval_history": evals,
+        **({"predictions": predictions} if predictions else {}),
         "train_curve": curve,
         "final_train_loss": float(sum(c["loss"] for c in curve[-5:]) / max(1, len(curve[-5:]))),
         "mean_train_loss": float(train_out.training_loss),
@@ -184,6 +186,22 @@ def build(config, trainer, train_out, tok, *, timer, memory: PeakMemory, started
         "memory": {"peak_bytes": int(memory.bytes), "kind": memory.kind},
         "provenance": provenance(device, precision),
     }
+
+
+def _predictions(trainer, evals: list, tested_once: bool, selection: dict | None) -> dict | None:
+    """The per-example predictions of the evaluations the record reports (``hwlib.predictions``): the test split's
+    (the last evaluation), and for a run that chose its epoch on dev, the dev split's at the chosen epoch. ``None``
+    where the Trainer's ``compute_metrics`` did not keep them."""
+    from .predictions import from_logits
+
+    seen = getattr(trainer.compute_metrics, "seen", None)
+    if not seen or len(seen) != len(evals) + tested_once:
+        return None
+    out = {"test": from_logits(*seen[-1])}
+    if selection is not None:
+        chosen = next(i for i, e in enumerate(evals) if e["epoch"] == selection["chosen_epoch"])
+        out["dev"] = from_logits(*seen[chosen], epoch=selection["chosen_epoch"])
+    return out
 
 
 def provenance(device: str, precision: str) -> dict:

@@ -26,6 +26,21 @@ def _metrics(eval_pred):
     }
 
 
+class Evaluations:
+    """The Trainer's ``compute_metrics`` that also keeps every evaluation's logits and labels, in order (``seen``),
+    so that the record can store the per-example predictions of the evaluation it reports."""
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, eval_pred):
+        import numpy as np
+
+        logits, labels = eval_pred
+        self.seen.append((np.asarray(logits), np.asarray(labels)))
+        return _metrics(eval_pred)
+
+
 def load_splits(config: RunConfig, sep_token: str):
     """The run's splits: train and test, dev too when the run selects on dev; ``max_train_samples`` draws a seeded
     sample of train, ``max_eval_samples`` a fixed sample of dev and test."""
@@ -142,7 +157,7 @@ def build_trainer(config: RunConfig, output_dir: str, progress: bool = True, cal
         train_dataset=tok["train"],
         eval_dataset=tok["dev" if config.select_on_dev else "test"],
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=_metrics,
+        compute_metrics=Evaluations(),
         compute_loss_func=loss,
         callbacks=list(callbacks),
     )

@@ -131,6 +131,20 @@ def test_select_on_dev_evaluates_on_dev_keeps_the_best_epoch_and_reads_test_once
     assert set(r["metrics"]) == {"accuracy", "micro_f1", "macro_f1", "loss"}
 
 
+def test_a_run_chosen_on_dev_keeps_the_chosen_epochs_dev_predictions_and_the_test_ones(dev_run):
+    from sklearn.metrics import f1_score
+
+    from hwlib.predictions import arrays
+
+    _, r = dev_run
+    gold, pred, _ = arrays(r, "dev")
+    assert r["predictions"]["dev"]["epoch"] == r["selection"]["chosen_epoch"] and len(gold) == r["data"]["dev"]
+    assert f1_score(gold, pred, average="macro") == pytest.approx(r["selection"]["dev_macro_f1"])
+    gold, pred, prob = arrays(r, "test")
+    assert len(gold) == r["data"]["test"] and prob.shape == (len(gold), 3)
+    assert f1_score(gold, pred, average="macro") == pytest.approx(r["metrics"]["macro_f1"])
+
+
 def test_the_probe_is_a_real_classifier_on_frozen_features():
     cfg = RunConfig(method="probe", dataset="agnews_sup", max_train_samples=200, max_eval_samples=200,
                     select_on_dev=True)
@@ -138,6 +152,15 @@ def test_the_probe_is_a_real_classifier_on_frozen_features():
     assert r["metrics"]["accuracy"] > 0.6  # four balanced classes: the floor is about 0.25
     assert [h["C"] for h in r["eval_history"]] and r["selection"]["chosen_C"] in [h["C"] for h in r["eval_history"]]
     assert r["params"]["trainable"] == 4 * 384 + 4 and r["data"]["dev"] == 200
+    from hwlib.predictions import arrays
+
+    gold, pred, prob = arrays(r, "test")
+    assert prob.shape == (200, 4) and np.mean(gold == pred) == pytest.approx(r["metrics"]["accuracy"])
+    gold, pred, _ = arrays(r, "dev")  # at the chosen regularisation strength
+    from sklearn.metrics import f1_score
+
+    assert f1_score(gold, pred, average="macro") == pytest.approx(r["selection"]["dev_macro_f1"])
+    assert r["predictions"]["dev"]["C"] == r["selection"]["chosen_C"]
 
 
 def _rec(method, dataset, seed, dev, **settings):

@@ -40,6 +40,21 @@ def test_finetuning_beats_the_majority_baseline(full_run):
     assert len(full_run["eval_history"]) == SMALL.epochs  # evaluated every epoch
 
 
+def test_record_keeps_every_test_prediction_and_they_give_its_metrics(full_run):
+    from sklearn.metrics import f1_score
+
+    from hwlib.predictions import arrays
+
+    gold, pred, prob = arrays(full_run, "test")
+    assert len(gold) == len(pred) == full_run["data"]["test"] == 128 and prob.shape == (128, 4)
+    assert np.allclose(prob.sum(axis=1), 1, atol=1e-3) and (pred == prob.argmax(axis=1)).all()
+    assert np.mean(gold == pred) == pytest.approx(full_run["metrics"]["accuracy"])
+    assert f1_score(gold, pred, average="macro") == pytest.approx(full_run["metrics"]["macro_f1"])
+    assert "dev" not in full_run["predictions"]  # the course's runs evaluate on test only
+    with pytest.raises(KeyError, match="keeps no dev predictions"):
+        arrays(full_run, "dev")
+
+
 def test_record_has_metrics_curves_and_provenance(full_run):
     r = full_run
     assert set(r["metrics"]) >= {"accuracy", "micro_f1", "macro_f1"}
