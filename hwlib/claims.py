@@ -3,15 +3,16 @@
 A claim whose measurement rests on an arm that sits at the majority-class floor in every seed is *not testable here*:
 such an arm learned the label frequencies and nothing else, so its gap says nothing about the method. A numeric claim
 ("adapters lose about 4 points") *holds* when the claimed value lies inside our measurement's
-interval: mean ± 2 standard errors over paired seeds, widened to at least ± 1 point (± 0.05 for a loss) so that
-"about" keeps its meaning when the seeds happen to agree. An ordering claim holds when it holds for the mean of
-every model we ran. Claims about models this machine cannot run are marked as such, with published figures beside.
+interval, the book's one rule for a paired comparison (``hwlib.intervals.paired_t``: the mean over paired seeds with
+its 95 % Student-t interval), and *does not hold* when it lies outside. An ordering claim holds when it holds for the
+mean of every model we ran. Claims about models this machine cannot run are marked as such, with published figures beside.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from .intervals import fmt, from_summary
 from .report import adapter_gap, at_floor, floor_only
 
 ORDER = ["agnews_sup", "restaurant_sup", "acl_sup"]
@@ -35,16 +36,15 @@ PUBLISHED = [
 ]
 
 
-def _interval(mean, std, n, floor):
-    half = max(floor, 2 * std / np.sqrt(n)) if n > 1 and np.isfinite(std) else floor
-    return mean - half, mean + half
-
-
-def _verdict(claimed, mean, std, n, floor):
+def _verdict(claimed, mean, std, n, digits: int = 1):
+    """``(verdict, why)`` for a claimed value against the paired measurement (mean, std of the differences, seeds)."""
     if n == 0 or not np.isfinite(mean):
         return "cannot be checked here", "no stored runs yet"
-    lo, hi = _interval(mean, std, n, floor)
-    return ("holds" if lo <= claimed <= hi else "does not hold"), f"interval [{lo:.2f}, {hi:.2f}] from {n} seed(s)"
+    t = from_summary(mean, std, n)
+    if not np.isfinite(t["low"]):
+        return "not shown", f"one seed gives no interval ({fmt(mean, digits=digits)})"
+    return (("holds" if t["low"] <= claimed <= t["high"] else "does not hold"),
+            f"95 % interval {fmt(mean, t['low'], t['high'], digits)} from {n} paired seeds")
 
 
 def check_ordering(df: pd.DataFrame, metric="accuracy") -> list[dict]:
@@ -76,8 +76,8 @@ def check_claims(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
     for dataset, claimed in ADAPTER_GAP_CLAIM.items():
         if dataset in gap.index:
             r = gap.loc[dataset]
-            verdict, why = _verdict(claimed, r.accuracy_gap, r.accuracy_gap_std, int(r.seeds), 1.0)
-            measured = f"{r.accuracy_gap:+.2f} points" + (f" ± {r.accuracy_gap_std:.2f}" if r.seeds > 1 else "")
+            verdict, why = _verdict(claimed, r.accuracy_gap, r.accuracy_gap_std, int(r.seeds))
+            measured = f"{fmt(r.accuracy_gap, r.accuracy_gap_low, r.accuracy_gap_high)} points"
             if floored.get(dataset):
                 verdict = "not testable here"
                 why = (f"every {' and every '.join(floored[dataset])} seed predicts the majority class only: the gap "
@@ -93,11 +93,11 @@ def check_claims(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
                          "why": "no paired full/adapter runs stored yet"})
             continue
         r = gap.loc[dataset]
-        verdict, why = _verdict(LOSS_GAP_CLAIM, r.final_train_loss_gap, r.final_train_loss_gap_std, int(r.seeds), 0.05)
+        verdict, why = _verdict(LOSS_GAP_CLAIM, r.final_train_loss_gap, r.final_train_loss_gap_std, int(r.seeds), 3)
         if floored.get(dataset):
             verdict = "not testable here"
             why = f"every {' and every '.join(floored[dataset])} seed sits at the majority floor"
-        measured = (f"{r.final_train_loss_gap:+.3f}" + (f" ± {r.final_train_loss_gap_std:.3f}" if r.seeds > 1 else "")
+        measured = (fmt(r.final_train_loss_gap, r.final_train_loss_gap_low, r.final_train_loss_gap_high, 3)
                     + " (adapter − full, final training loss)")
         rows.append({"claim": claim, "measured": measured, "verdict": verdict, "why": why})
     return pd.DataFrame(rows)

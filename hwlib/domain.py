@@ -13,7 +13,9 @@ import textwrap
 import pandas as pd
 
 from .config import RunConfig
+from .intervals import fmt, fmt_row
 from .paired import paired_difference
+from .power import how_far
 
 # Per task, the chapter's arms (label -> model name), and which arm is TAPT on the task's text and which the control.
 # The controls read about as many tokens as the TAPT arm: news, 1,688 texts like ACL-ARC's 1,688 (89,794 tokens vs
@@ -175,12 +177,11 @@ def effects(frame: pd.DataFrame, arms: dict, base: str, control: str | None = No
 
 
 def _interval(mean: float, low: float, high: float, pairs) -> str:
-    """``+m (+l to +h)``, the interval left out where it would rest on one seed."""
-    return f"{mean:+.1f}" + (f" ({low:+.1f} to {high:+.1f})" if pairs > 1 else "")
+    """``+m (+l to +h)`` (``hwlib.intervals.fmt``), the interval left out where it would rest on one seed."""
+    return fmt(mean, low, high) if pairs > 1 else fmt(mean)
 
 
-def _fmt(row) -> str:
-    return f"{_interval(row['mean'], row['low'], row['high'], row['pairs'])} over {row['pairs']:g} seed(s)"
+_fmt = fmt_row  # "+m (+l to +h) over n seed(s)"
 
 
 def assess(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None,
@@ -227,13 +228,15 @@ def verdict(effects_table: pd.DataFrame, tapt: str, base: str, control: str | No
         met = e["mean"] >= target
         lines.append(f"  The gain is above zero, {'and meets' if met else 'but below'} the target of +{target:g}.")
     else:
-        lines.append("  The interval contains zero (or rests on one seed): these seeds do not show a gain.")
+        lines.append("  The interval contains zero (or rests on one seed): these seeds do not show a gain. "
+                     + how_far(e, target))
     if a["control_effect"] is not None:
         lines.append(f"- **{control}** minus **{base}**: {_fmt(a['control_effect'])}.")
     if a["over_control"] is not None:
         lines.append(f"- **{tapt}** minus **{control}**: {_fmt(a['over_control'])}: "
                      + ("the task's own text beats as much pretraining on another domain, so the domain matters."
-                        if a["domain"] else "the seeds do not tell the task's own text from the other domain's."))
+                        if a["domain"] else "the seeds do not tell the task's own text from the other domain's. "
+                        + how_far(a["over_control"], target)))
     said = {(tapt, base), (control, base), (tapt, control)}
     for _, row in effects_table.iterrows():
         if (row["arm"], row["minus"]) not in said:

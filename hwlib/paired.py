@@ -10,20 +10,25 @@ import numpy as np
 import pandas as pd
 
 from . import experiments as E
+from .intervals import paired_t
 from .report import runs_frame
 
 
 def paired_check(a: pd.DataFrame, b: pd.DataFrame, names=("grouped", "random"),
                  cols=("accuracy", "macro_f1")) -> pd.DataFrame:
-    """Arm ``a`` minus arm ``b``, per seed present in both (points), with the mean and std over the seeds."""
+    """Arm ``a`` minus arm ``b``, per seed present in both (points), with the mean and std over the seeds, and for
+    the differences the book's 95 % interval (``hwlib.intervals.paired_t``) in the rows ``95 % low`` and ``high``."""
     seeds = sorted(set(a.seed) & set(b.seed))
     if not seeds:
         return pd.DataFrame({"note": [f"no seed has both a {names[0]} and a {names[1]} run stored"]})
     x, y = a.set_index("seed").loc[seeds], b.set_index("seed").loc[seeds]
     out = pd.DataFrame({**{f"{c} {names[0]}": x[c] for c in cols}, **{f"{c} {names[1]}": y[c] for c in cols},
                         **{f"{c} difference": x[c] - y[c] for c in cols}})
-    out.loc["mean"] = out.mean()
+    out.loc["mean"] = out.loc[seeds].mean()
     out.loc["std"] = out.loc[seeds].std(ddof=1) if len(seeds) > 1 else np.nan
+    for c in cols:
+        t = paired_t(out.loc[seeds, f"{c} difference"])
+        out.loc["95 % low", f"{c} difference"], out.loc["95 % high", f"{c} difference"] = t["low"], t["high"]
     return out.round(2)
 
 
@@ -60,22 +65,8 @@ def precision_checks(datasets, seeds, model="minilm", **settings) -> pd.DataFram
     return pd.concat(out, names=["dataset"])
 
 
-def mean_interval(diffs, level: float = 0.95) -> dict:
-    """Mean of paired differences, their standard deviation, the number of pairs and a Student-t interval for the
-    mean (``nan`` where one pair gives no spread)."""
-    from scipy import stats
-
-    d = np.asarray(diffs, dtype=float)
-    out = {"pairs": len(d), "mean": float(d.mean()) if len(d) else np.nan,
-           "std": float(d.std(ddof=1)) if len(d) > 1 else np.nan, "low": np.nan, "high": np.nan}
-    if len(d) > 1:
-        half = stats.t.ppf(0.5 + level / 2, len(d) - 1) * out["std"] / np.sqrt(len(d))
-        out["low"], out["high"] = out["mean"] - half, out["mean"] + half
-    return out
-
-
 def paired_difference(a: pd.DataFrame, b: pd.DataFrame, col: str = "macro_f1", level: float = 0.95) -> dict:
-    """``a - b`` over the seeds both have (same seed, same data order and head initialisation): mean, standard
-    deviation, number of pairs and a Student-t interval for the mean difference."""
+    """``a - b`` over the seeds both have (same seed, same data order and head initialisation), by the book's one
+    rule (``hwlib.intervals.paired_t``): mean, standard deviation, number of pairs and the Student-t interval."""
     seeds = sorted(set(a.seed) & set(b.seed))
-    return mean_interval(a.set_index("seed").loc[seeds, col] - b.set_index("seed").loc[seeds, col], level)
+    return paired_t(a.set_index("seed").loc[seeds, col] - b.set_index("seed").loc[seeds, col], level)

@@ -53,3 +53,38 @@ def arrays(record: dict, split: str = "test") -> tuple[np.ndarray, np.ndarray, n
         raise KeyError(f"run {key} keeps no {split} predictions (it was stored before runs kept them, or it never "
                        f"evaluated {split}); retrain it to have them") from None
     return np.asarray(p["label"]), np.asarray(p["pred"]), np.asarray(p["prob"])
+
+
+def accuracy(gold, pred) -> float:
+    """Accuracy in points."""
+    return 100.0 * float(np.mean(np.asarray(gold) == np.asarray(pred)))
+
+
+def macro_f1(gold, pred) -> float:
+    """Macro-F1 in points, over the labels present in ``gold`` or ``pred`` (as scikit-learn's default, which made
+    every stored metric), fast enough to be recomputed for thousands of resamples."""
+    gold, pred = np.asarray(gold), np.asarray(pred)
+    labels = np.union1d(gold, pred)
+    hit = gold[:, None] == labels
+    said = pred[:, None] == labels
+    tp = (hit & said).sum(axis=0)
+    return 100.0 * float(np.mean(2 * tp / (hit.sum(axis=0) + said.sum(axis=0))))
+
+
+METRICS = {"accuracy": accuracy, "macro_f1": macro_f1}
+
+
+def paired_predictions(a_records, b_records, split: str = "test") -> list[tuple]:
+    """``(gold, pred_a, pred_b)`` per seed that both arms ran and that kept ``split``'s predictions over the same
+    rows (the same gold labels): the input of ``hwlib.intervals.paired_bootstrap``."""
+    by_seed = {r["config"]["seed"]: r for r in with_predictions(b_records, split)}
+    out = []
+    for a in with_predictions(a_records, split):
+        b = by_seed.get(a["config"]["seed"])
+        if b is None:
+            continue
+        ga, pa, _ = arrays(a, split)
+        gb, pb, _ = arrays(b, split)
+        if len(ga) == len(gb) and (ga == gb).all():
+            out.append((ga, pa, pb))
+    return out

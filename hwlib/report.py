@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .intervals import fmt, paired_t
+
 METRICS = ["accuracy", "micro_f1", "macro_f1"]
 # Memory records that belong to one run. "process_peak_rss" (runs stored before hwlib reset the high-water mark per
 # run) is the peak of a whole grid process, earlier runs included, so it is not shown.
@@ -63,7 +65,8 @@ def summary(df: pd.DataFrame, by=("model", "method", "dataset"), cols=METRICS) -
 def adapter_gap(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
     """Per dataset: full fine-tuning minus adapters (points, and training loss), with the spread over seeds.
 
-    Seeds are paired (same seed, same data order), so the gap's spread is the std of the per-seed differences. The
+    Seeds are paired (same seed, same data order), so the gap's spread is the std of the per-seed differences, and
+    its 95 % interval the book's one rule (``hwlib.intervals.paired_t``: ``*_gap_low``, ``*_gap_high``). The
     epoch-time and peak-memory ratios use only the pairs whose two runs were made on the same device with the same
     number of torch threads (``same_device_pairs``): a run with two threads and one with one do not compare.
     """
@@ -78,8 +81,9 @@ def adapter_gap(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
         row = {"dataset": dataset, "seeds": len(seeds)}
         for col in ("accuracy", "macro_f1", "final_train_loss"):
             diff = (full.loc[seeds, col] - ad.loc[seeds, col]) if col != "final_train_loss" else (ad.loc[seeds, col] - full.loc[seeds, col])
-            row[f"{col}_gap"] = diff.mean()
-            row[f"{col}_gap_std"] = diff.std(ddof=1) if len(seeds) > 1 else np.nan
+            t = paired_t(diff)  # the book's one rule for a paired comparison
+            row[f"{col}_gap"], row[f"{col}_gap_std"] = t["mean"], t["std"]
+            row[f"{col}_gap_low"], row[f"{col}_gap_high"] = t["low"], t["high"]
         row["trainable_pct_adapter"] = ad["trainable_pct"].iloc[0]
         # speed and memory only from pairs made on the same device with the same torch threads (in its name)
         same = [s for s in seeds if full.loc[s, "device"] == ad.loc[s, "device"]]
@@ -210,9 +214,10 @@ def describe_gap(gap: pd.DataFrame, df: pd.DataFrame) -> str:
         return "No paired full/adapter runs are stored yet."
     lines = []
     for dataset, r in gap.iterrows():
-        spread = f" ± {r.accuracy_gap_std:.1f}" if r.seeds > 1 else ""
-        lines.append(f"- `{dataset}`: full fine-tuning minus adapters is {r.accuracy_gap:+.1f}{spread} accuracy points "
-                     f"and {r.macro_f1_gap:+.1f} macro-F1 points ({int(r.seeds)} paired seed(s)); the adapters' final "
+        acc, f1 = (fmt(r[f"{c}_gap"], r.get(f"{c}_gap_low", np.nan), r.get(f"{c}_gap_high", np.nan))
+                   for c in ("accuracy", "macro_f1"))
+        lines.append(f"- `{dataset}`: full fine-tuning minus adapters is {acc} accuracy points "
+                     f"and {f1} macro-F1 points ({int(r.seeds)} paired seed(s), 95 % intervals); the adapters' final "
                      f"training loss is "
                      f"{r.final_train_loss_gap:+.3f} against full fine-tuning's; they train "
                      f"{r.trainable_pct_adapter:.2f} % of the weights"
@@ -271,7 +276,8 @@ def describe_floor(df: pd.DataFrame) -> str:
 
 def gap_table(frames: dict, model="minilm") -> pd.DataFrame:
     """One row per dataset, one column per labelled frame of full + adapter runs: the paired accuracy and macro-F1
-    gaps (full minus adapters, mean ± std over seeds), or why there is none (an arm at the majority floor)."""
+    gaps (full minus adapters, the mean over seeds and its 95 % interval: ``hwlib.intervals``), or why there is none
+    (an arm at the majority floor)."""
     out = {}
     for label, df in frames.items():
         gap, floored = adapter_gap(df, model), floor_only(df[df.model == model])
@@ -282,8 +288,6 @@ def gap_table(frames: dict, model="minilm") -> pd.DataFrame:
                 out[dataset][(label, "macro-F1 gap")] = text
                 continue
             for col, name in (("accuracy", "accuracy gap"), ("macro_f1", "macro-F1 gap")):
-                std = r[f"{col}_gap_std"]
-                out.setdefault(dataset, {})[(label, name)] = (f"{r[f'{col}_gap']:+.1f}"
-                                                              + (f" ± {std:.1f}" if np.isfinite(std) else "")
-                                                              + f" ({int(r.seeds)} seeds)")
+                out.setdefault(dataset, {})[(label, name)] = (
+                    fmt(r[f"{col}_gap"], r[f"{col}_gap_low"], r[f"{col}_gap_high"]) + f", {int(r.seeds)} seeds")
     return pd.DataFrame(out).T

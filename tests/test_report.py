@@ -122,8 +122,10 @@ def test_batching_check_pairs_seeds():
     g = pd.DataFrame({"seed": [1, 2, 3], "accuracy": [60.0, 61.0, 62.0], "macro_f1": [20.0, 22.0, 24.0]})
     r = pd.DataFrame({"seed": [2, 3, 4], "accuracy": [63.0, 62.0, 99.0], "macro_f1": [25.0, 24.0, 99.0]})
     t = P.batching_check(g, r)
-    assert list(t.index) == [2, 3, "mean", "std"]
+    assert list(t.index) == [2, 3, "mean", "std", "95 % low", "95 % high"]
     assert t.loc["mean", "accuracy difference"] == -1.0 and t.loc["mean", "macro_f1 difference"] == -1.5
+    # differences -2 and 0: sd 1.41, t(0.975, 1) = 12.71, so -1 +- 12.7: the book's one rule
+    assert t.loc["95 % high", "accuracy difference"] == pytest.approx(-1.0 + 12.7062 * 2 ** 0.5 / 2 ** 0.5, abs=0.01)
     assert "note" in P.batching_check(g, r[r.seed == 4])
 
 
@@ -134,11 +136,13 @@ def test_bad_batching_seeds_are_refused(bad):
 
 
 def test_describe_gap_gives_the_signed_gaps():
-    gap = pd.DataFrame([{"seeds": 3, "accuracy_gap": -1.25, "accuracy_gap_std": 0.5, "macro_f1_gap": 2.0,
+    gap = pd.DataFrame([{"seeds": 3, "accuracy_gap": -1.25, "accuracy_gap_std": 0.5, "accuracy_gap_low": -2.49,
+                         "accuracy_gap_high": -0.01, "macro_f1_gap": 2.0, "macro_f1_gap_low": float("nan"),
+                         "macro_f1_gap_high": float("nan"),
                          "final_train_loss_gap": 0.1, "trainable_pct_adapter": 2.56, "epoch_speedup": 2.0,
                          "same_device_pairs": 2, "peak_memory_ratio": float("nan")}], index=pd.Index(["acl_sup"], name="dataset"))
     text = R.describe_gap(gap, None)
-    assert "full fine-tuning minus adapters is -1.2 ± 0.5 accuracy points and +2.0 macro-F1 points" in text
+    assert "full fine-tuning minus adapters is -1.2 (-2.5 to -0.0) accuracy points and +2.0 macro-F1 points" in text
     assert "0.50x the time" in text and "no per-run memory record" in text
 
 
