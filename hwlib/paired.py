@@ -11,7 +11,7 @@ import pandas as pd
 
 from . import experiments as E
 from .intervals import paired_t
-from .report import runs_frame
+from .report import pairable_seeds, runs_frame
 
 
 def paired_check(a: pd.DataFrame, b: pd.DataFrame, names=("grouped", "random"),
@@ -66,7 +66,8 @@ def precision_checks(datasets, seeds, model="minilm", **settings) -> pd.DataFram
 
 
 def paired_difference(a: pd.DataFrame, b: pd.DataFrame, col: str = "macro_f1", level: float = 0.95) -> dict:
-    """``a - b`` over the seeds both have (same seed, same data order and head initialisation), by the book's one
-    rule (``hwlib.intervals.paired_t``): mean, standard deviation, number of pairs and the Student-t interval."""
-    seeds = sorted(set(a.seed) & set(b.seed))
+    """``a - b`` over the seeds both have (same seed, same data order and head initialisation) in the same arithmetic
+    on the same kind of device (``pairable_seeds``), by the book's one rule (``hwlib.intervals.paired_t``): mean,
+    standard deviation, number of pairs and the Student-t interval."""
+    seeds = pairable_seeds(a, b)
     return paired_t(a.set_index("seed").loc[seeds, col] - b.set_index("seed").loc[seeds, col], level)

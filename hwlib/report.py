@@ -18,7 +18,8 @@ METRICS = ["accuracy", "micro_f1", "macro_f1"]
 PER_RUN_MEMORY = ("run_peak_rss", "cuda_max_allocated")
 TRAINER_DEFAULT_LR = 5e-5  # what RunConfig.learning_rate=None means (a test checks it against TrainingArguments)
 RUN_COLUMNS = ["model", "method", "learning_rate", "dataset", "seed", *METRICS, "final_train_loss", "epoch_s",
-               "examples_per_s", "trainable_params", "total_params", "trainable_pct", "peak_memory_gb", "device"]
+               "examples_per_s", "trainable_params", "total_params", "trainable_pct", "peak_memory_gb", "device",
+               "precision"]
 
 
 def setup_notebook() -> None:
@@ -50,8 +51,22 @@ def runs_frame(records) -> pd.DataFrame:
             "trainable_pct": 100 * r["params"]["trainable"] / r["params"]["total"],
             "peak_memory_gb": r["memory"]["peak_bytes"] / 1e9 if r["memory"]["kind"] in PER_RUN_MEMORY else np.nan,
             "device": r["provenance"]["device"],
+            "precision": r["provenance"].get("precision"),  # the arithmetic it trained in (auto resolved)
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def pairable_seeds(a: pd.DataFrame, b: pd.DataFrame) -> list:
+    """The seeds both arms ran in the same arithmetic (the records' resolved precision) on the same kind of device
+    (a CPU, or one GPU model; the thread count aside): a pair never mixes fp32 with bf16, or a CPU with a GPU."""
+    x, y = a.set_index("seed"), b.set_index("seed")
+
+    def kind(device):
+        return str(device).split(" (")[0]
+
+    return sorted(s for s in set(x.index) & set(y.index)
+                  if x.loc[s].get("precision") == y.loc[s].get("precision")
+                  and kind(x.loc[s].get("device")) == kind(y.loc[s].get("device")))
 
 
 def summary(df: pd.DataFrame, by=("model", "method", "dataset"), cols=METRICS) -> pd.DataFrame:
@@ -75,7 +90,7 @@ def adapter_gap(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
     for dataset, g in d.groupby("dataset", sort=False):
         full = g[g.method == "full"].set_index("seed")
         ad = g[g.method == "adapter"].set_index("seed")
-        seeds = full.index.intersection(ad.index)
+        seeds = pairable_seeds(full.reset_index(), ad.reset_index())  # same arithmetic, same kind of device
         if len(seeds) == 0:
             continue
         row = {"dataset": dataset, "seeds": len(seeds)}

@@ -228,3 +228,15 @@ def test_the_bill_counts_a_run_once_however_many_designs_list_it():
     assert bill["runs"].sum() == 2
     assert bill.loc["cpu (x86_64, 1 threads)", "cpu_or_gpu_hours"] == 1.0
     assert bill.loc["cpu (x86_64, 2 threads)", "cpu_or_gpu_hours"] == 1.0  # wall time x threads
+
+
+def test_a_pair_never_mixes_arithmetic_or_kind_of_device():
+    def arm(rows):
+        return pd.DataFrame([{"seed": s, "macro_f1": f, "precision": p, "device": d} for s, f, p, d in rows])
+
+    cpu1, cpu2, gpu = "cpu (x86_64, 1 threads)", "cpu (x86_64, 2 threads)", "NVIDIA H200"
+    a = arm([(1, 60.0, "fp32", cpu1), (2, 62.0, "fp32", cpu2), (3, 70.0, "bf16", cpu1), (4, 70.0, "fp32", gpu)])
+    b = arm([(1, 58.0, "fp32", cpu2), (2, 61.0, "fp32", cpu1), (3, 50.0, "fp32", cpu1), (4, 50.0, "fp32", cpu1)])
+    assert P.pairable_seeds(a, b) == [1, 2]  # threads aside; seed 3 mixes bf16 with fp32, seed 4 a GPU with a CPU
+    d = P.paired_difference(a, b)
+    assert d["pairs"] == 2 and d["mean"] == 1.5
