@@ -159,7 +159,7 @@ def build(config, trainer, train_out, tok, *, timer, memory: PeakMemory, started
         best = max(evals, key=lambda e: e["macro_f1"])  # the first of equals, as the Trainer keeps it
         selection = {"split": "dev", "metric": "macro_f1", "chosen_epoch": best["epoch"],
                      "dev_macro_f1": best["macro_f1"], "dev_accuracy": best["accuracy"], "epochs_run": len(evals)}
-    predictions = _predictions(trainer, evals, test is not None, selection)
+    predictions = _predictions(trainer, evals, test is not None, selection, tok)
     runtime = float(train_out.metrics["train_runtime"])
     real_tokens = int(sum(tok["train"]["length"]))
     return {
@@ -188,20 +188,64 @@ def build(config, trainer, train_out, tok, *, timer, memory: PeakMemory, started
     }
 
 
-def _predictions(trainer, evals: list, tested_once: bool, selection: dict | None) -> dict | None:
-    """The per-example predictions of the evaluations the record reports (``hwlib.predictions``): the test split's
-    (the last evaluation), and for a run that chose its epoch on dev, the dev split's at the chosen epoch. ``None``
-    where the Trainer's ``compute_metrics`` did not keep them."""
+def _predictions(trainer, evals: list, tested_once: bool, selection: dict | None, tok) -> dict | None:
+    """The per-example predictions of the evaluations the record reports (``hwlib.predictions``), in the split's own
+    order: the test split's (the last evaluation), and for a run that chose its epoch on dev, the dev split's at the
+    chosen epoch. ``None`` where the Trainer's ``compute_metrics`` did not keep them, or where they cannot be put
+    back in the split's order (checked against the split's labels)."""
     from .predictions import from_logits
 
     seen = getattr(trainer.compute_metrics, "seen", None)
     if not seen or len(seen) != len(evals) + tested_once:
         return None
-    out = {"test": from_logits(*seen[-1])}
+    wanted = {"test": (seen[-1], "test", {})}
     if selection is not None:
         chosen = next(i for i, e in enumerate(evals) if e["epoch"] == selection["chosen_epoch"])
-        out["dev"] = from_logits(*seen[chosen], epoch=selection["chosen_epoch"])
+        wanted["dev"] = (seen[chosen], "dev", {"epoch": selection["chosen_epoch"]})
+    out = {}
+    for name, ((logits, labels), split, extra) in wanted.items():
+        logits, labels = _in_split_order(trainer, tok[split], logits, labels)
+        if logits is None:
+            return None
+        out[name] = from_logits(logits, labels, **extra)
     return out
+
+
+def eval_order(split, seed: int, group_by_length: bool, batch_size: int = 64):
+    """The order in which the Trainer evaluates ``split`` (a tokenized split with a ``length`` column): with length
+    grouping, the seeded length-grouped permutation its eval sampler draws afresh for every evaluation
+    (``transformers.trainer_pt_utils.get_length_grouped_indices``, seeded with the run's seed); else the split's
+    own order."""
+    import numpy as np
+
+    if not group_by_length:
+        return np.arange(len(split))
+    import torch
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    return np.asarray(get_length_grouped_indices(list(split["length"]), batch_size,
+                                                 generator=torch.Generator().manual_seed(seed)))
+
+
+def in_split_order(split, order, logits, labels):
+    """Rows evaluated in ``order`` put back in the split's order, checked by their labels: ``(logits, labels)``, or
+    ``(None, None)`` where the labels do not come back as the split's."""
+    import numpy as np
+
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    gold = np.asarray(split["label"][:])
+    if len(order) != len(labels) or sorted(order) != list(range(len(gold))):
+        return None, None
+    back_logits, back_labels = np.empty_like(logits), np.empty_like(labels)
+    back_logits[order], back_labels[order] = logits, labels
+    return (back_logits, back_labels) if (back_labels == gold).all() else (None, None)
+
+
+def _in_split_order(trainer, split, logits, labels):
+    args = trainer.args
+    order = eval_order(split, args.data_seed if args.data_seed is not None else args.seed,
+                       args.train_sampling_strategy == "group_by_length", args.eval_batch_size)
+    return in_split_order(split, order, logits, labels)
 
 
 def provenance(device: str, precision: str) -> dict:

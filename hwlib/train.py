@@ -75,10 +75,14 @@ def prepare(config: RunConfig):
     elif config.method == "lora":
         model = add_lora(model, rank=config.lora_rank, alpha=config.lora_alpha, dropout=config.lora_dropout,
                          targets=config.lora_targets, train_pooler=config.train_pooler)
+    return model, tokenizer, dd, tokenize(config, tokenizer, dd)
+
+
+def tokenize(config: RunConfig, tokenizer, dd):
+    """The splits as the Trainer reads them: token ids (cut at ``max_length``) and each example's ``length``."""
     tok = dd.map(lambda b: tokenizer(b["text"], truncation=True, max_length=config.max_length),
                  batched=True, remove_columns=["text"])
-    tok = tok.map(lambda b: {"length": [len(x) for x in b["input_ids"]]}, batched=True)
-    return model, tokenizer, dd, tok
+    return tok.map(lambda b: {"length": [len(x) for x in b["input_ids"]]}, batched=True)
 
 
 # ------------------------------------------------------------------------------------------------ training

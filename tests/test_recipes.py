@@ -136,12 +136,16 @@ def test_a_run_chosen_on_dev_keeps_the_chosen_epochs_dev_predictions_and_the_tes
 
     from hwlib.predictions import arrays
 
-    _, r = dev_run
+    cfg, r = dev_run
+    from hwlib.train import load_splits
+
+    splits = load_splits(cfg, "[SEP]")
     gold, pred, _ = arrays(r, "dev")
+    assert gold.tolist() == splits["dev"]["label"][:]  # the split's own order
     assert r["predictions"]["dev"]["epoch"] == r["selection"]["chosen_epoch"] and len(gold) == r["data"]["dev"]
     assert f1_score(gold, pred, average="macro") == pytest.approx(r["selection"]["dev_macro_f1"])
     gold, pred, prob = arrays(r, "test")
-    assert len(gold) == r["data"]["test"] and prob.shape == (len(gold), 3)
+    assert gold.tolist() == splits["test"]["label"][:] and prob.shape == (len(gold), 3)
     assert f1_score(gold, pred, average="macro") == pytest.approx(r["metrics"]["macro_f1"])
 
 

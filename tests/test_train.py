@@ -45,8 +45,12 @@ def test_record_keeps_every_test_prediction_and_they_give_its_metrics(full_run):
 
     from hwlib.predictions import arrays
 
+    from hwlib.train import load_splits
+
     gold, pred, prob = arrays(full_run, "test")
     assert len(gold) == len(pred) == full_run["data"]["test"] == 128 and prob.shape == (128, 4)
+    # in the split's own order (the Trainer evaluates length-grouped batches in a seeded order of its own)
+    assert gold.tolist() == load_splits(SMALL, "[SEP]")["test"]["label"][:]
     assert np.allclose(prob.sum(axis=1), 1, atol=1e-3) and (pred == prob.argmax(axis=1)).all()
     assert np.mean(gold == pred) == pytest.approx(full_run["metrics"]["accuracy"])
     assert f1_score(gold, pred, average="macro") == pytest.approx(full_run["metrics"]["macro_f1"])
@@ -203,3 +207,27 @@ def test_data_parallel_under_torchrun(results_dir):
     assert rec["data"]["train"] == 32
     # 32 examples, global batch 16 = 2 steps in total, not 2 per process
     assert rec["train_curve"] == [] or rec["train_curve"][-1]["step"] <= 2
+
+
+def test_predictions_stored_in_evaluation_order_are_put_back_in_the_splits(full_run):
+    # runs stored before predictions were reordered kept them in the Trainer's length-grouped evaluation order
+    import copy
+    import importlib.util
+    from pathlib import Path
+
+    from hwlib.models import load_tokenizer
+    from hwlib.record import eval_order
+    from hwlib.train import load_splits, tokenize
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "reorder_predictions.py"
+    spec = importlib.util.spec_from_file_location("reorder_predictions", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    tokenizer = load_tokenizer(SMALL.model)
+    order = eval_order(tokenize(SMALL, tokenizer, load_splits(SMALL, tokenizer.sep_token))["test"], SMALL.seed, True)
+    assert sorted(order) == list(range(128)) and list(order) != list(range(128))
+    old = copy.deepcopy(full_run)
+    for key in ("label", "pred", "prob"):
+        old["predictions"]["test"][key] = [full_run["predictions"]["test"][key][i] for i in order]
+    assert script.reorder(old) == "test: reordered" and old["predictions"] == full_run["predictions"]
+    assert script.reorder(old) == "test: in order"
