@@ -54,10 +54,10 @@ def per_class_f1(records, names, split: str = "test") -> pd.DataFrame:
 
 def per_class_table(arms: dict, names, split: str = "test") -> pd.DataFrame:
     """Mean per-class F1 (points) of each arm (label -> records), one column per arm, with the class sizes."""
-    out = {label: per_class_f1(recs, names, split)["F1"] for label, recs in arms.items()}
-    sizes = next((per_class_f1(r, names, split)["examples"] for r in arms.values() if with_predictions(r, split)),
+    tables = {label: per_class_f1(recs, names, split) for label, recs in arms.items()}
+    sizes = next((t["examples"] for t in tables.values() if t["examples"].notna().all()),
                  pd.Series(np.nan, index=names))
-    return pd.DataFrame({"examples": sizes, **out}).round(1)
+    return pd.DataFrame({"examples": sizes, **{label: t["F1"] for label, t in tables.items()}}).round(1)
 
 
 def test_rows(record) -> pd.DataFrame:

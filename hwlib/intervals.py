@@ -27,6 +27,19 @@ def _t(n: int, level: float = LEVEL) -> float:
     return float(stats.t.ppf(0.5 + level / 2, n - 1))
 
 
+def pairable_seeds(a: pd.DataFrame, b: pd.DataFrame) -> list:
+    """The seeds both arms ran in the same arithmetic (the records' resolved precision) on the same kind of device
+    (a CPU, or one GPU model; the thread count aside): a pair never mixes fp32 with bf16, or a CPU with a GPU."""
+    x, y = a.set_index("seed"), b.set_index("seed")
+
+    def kind(device):
+        return str(device).split(" (")[0]
+
+    return sorted(s for s in set(x.index) & set(y.index)
+                  if x.loc[s].get("precision") == y.loc[s].get("precision")
+                  and kind(x.loc[s].get("device")) == kind(y.loc[s].get("device")))
+
+
 def paired_t(diffs, level: float = LEVEL) -> dict:
     """The rule over per-seed differences: ``pairs``, ``mean``, ``std`` (of the differences), ``low`` and ``high``
     of the Student-t interval for the mean (``nan`` where one pair gives no spread)."""

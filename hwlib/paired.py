@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from . import experiments as E
-from .intervals import paired_t
-from .report import pairable_seeds, runs_frame
+from .intervals import pairable_seeds, paired_t
+from .report import runs_frame
 
 
 def paired_check(a: pd.DataFrame, b: pd.DataFrame, names=("grouped", "random"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .intervals import fmt, paired_t
+from .intervals import fmt, pairable_seeds, paired_t
 
 METRICS = ["accuracy", "micro_f1", "macro_f1"]
 # Memory records that belong to one run. "process_peak_rss" (runs stored before hwlib reset the high-water mark per
@@ -54,19 +54,6 @@ def runs_frame(records) -> pd.DataFrame:
             "precision": r["provenance"].get("precision"),  # the arithmetic it trained in (auto resolved)
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
-
-
-def pairable_seeds(a: pd.DataFrame, b: pd.DataFrame) -> list:
-    """The seeds both arms ran in the same arithmetic (the records' resolved precision) on the same kind of device
-    (a CPU, or one GPU model; the thread count aside): a pair never mixes fp32 with bf16, or a CPU with a GPU."""
-    x, y = a.set_index("seed"), b.set_index("seed")
-
-    def kind(device):
-        return str(device).split(" (")[0]
-
-    return sorted(s for s in set(x.index) & set(y.index)
-                  if x.loc[s].get("precision") == y.loc[s].get("precision")
-                  and kind(x.loc[s].get("device")) == kind(y.loc[s].get("device")))
 
 
 def summary(df: pd.DataFrame, by=("model", "method", "dataset"), cols=METRICS) -> pd.DataFrame:
