@@ -9,7 +9,7 @@ AdamW state measured after one step, the activations autograd saves at the media
 memory chapter models it. ``--out`` stores the summary with its provenance (the Task 3 chapter reads
 ``results/bench/adapter_step.json``).
 
-The bound (``hwlib.flops.adapter_flop_bound``): a matmul with N parameters costs 2N FLOPs per token forward and 4N
+The bound (``hwlib.speed.flops.adapter_flop_bound``): a matmul with N parameters costs 2N FLOPs per token forward and 4N
 backward (input gradient + weight gradient), 6N in all; with adapters the frozen weights need no weight gradients
 and nothing below layer 0's first adapter needs any backward, so
 
@@ -36,9 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 import torch  # noqa: E402
 
-from hwlib import bench, flops  # noqa: E402
-from hwlib.adapters import count_parameters  # noqa: E402
-from hwlib.train import RunConfig, prepare  # noqa: E402
+from hwlib.speed import bench  # noqa: E402
+from hwlib.speed import flops
+from hwlib.models.adapters import count_parameters  # noqa: E402
+from hwlib.train.config import RunConfig  # noqa: E402
+from hwlib.train.finetune import prepare
 
 GOAL = 1.3
 
@@ -69,7 +71,7 @@ def configs(seed: int, batch_size: int, adapter_size: int, lora_rank: int, metho
 def measured_memory(model, b: int, s: int) -> dict:
     """Weights, gradients and AdamW state after one step, activations saved for backward at ``b x s`` tokens, and
     the step's peak as the memory chapter models it (weights + optimizer + max(activations, gradients))."""
-    from hwlib.memory_measure import saved_activation_bytes, state_bytes_measured
+    from hwlib.memory.measure import saved_activation_bytes, state_bytes_measured
 
     out = {**state_bytes_measured(model), "activations": saved_activation_bytes(model, b, s)}
     out["step_peak"] = out["weights"] + out["optimizer"] + max(out["activations"], out["gradients"])
@@ -188,7 +190,7 @@ def main(argv=None) -> int:
                     "full_step_s": summary["step_s"]["full"], "adapter_step_s": summary["step_s"]["adapter"],
                     "goal_met": speedup["adapter"] >= GOAL}
     if ns.out:
-        from hwlib.results import store_bench
+        from hwlib.store.summaries import store_bench
 
         print(f"stored {store_bench(ns.out, summary, 'python bench/adapter_step.py ' + ' '.join(sys.argv[1:]))}")
     print(bench.summary_line(summary))

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 import torch  # noqa: E402
 
-from hwlib import bench  # noqa: E402
+from hwlib.speed import bench  # noqa: E402
 
 MODELS = ("plain", "adapter", "lora", "lora-merged")
 
@@ -44,9 +44,9 @@ def build_models(num_labels: int, adapter_size: int, lora_rank: int, seed: int) 
     """The four models, from the same pretrained weights and the same head."""
     import copy
 
-    from hwlib.adapters import add_adapters
-    from hwlib.lora import add_lora
-    from hwlib.models import load_model
+    from hwlib.models.adapters import add_adapters
+    from hwlib.models.lora import add_lora
+    from hwlib.models.encoders import load_model
 
     plain, tokenizer = load_model("minilm", num_labels=num_labels, seed=seed)
     adapter = add_adapters(copy.deepcopy(plain), size=adapter_size)
@@ -136,7 +136,7 @@ def main(argv=None) -> int:
                "adapter_size": ns.adapter_size, "threads": torch.get_num_threads(),
                "load_average_before": load_before}
     if ns.out:
-        from hwlib.results import store_bench
+        from hwlib.store.summaries import store_bench
 
         print(f"stored {store_bench(ns.out, summary, 'python bench/inference.py ' + ' '.join(sys.argv[1:]))}")
     print(bench.summary_line(summary))

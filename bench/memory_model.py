@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pandas as pd  # noqa: E402
 
 from hwlib import memory  # noqa: E402
-from hwlib import memory_gpu  # noqa: E402
-from hwlib import memory_measure as measure  # noqa: E402
+from hwlib.memory import gpu as memory_gpu  # noqa: E402
+from hwlib.memory import measure  # noqa: E402
 
 
 GRID = ((1, 32), (4, 64), (2, 128), (1, 256))  # (b, s) of the activation checks

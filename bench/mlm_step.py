@@ -1,5 +1,5 @@
 """Masked-LM pretraining step: the stock head (vocabulary projection at every position) against hwlib's masked-only
-head (``hwlib.pretrain.masked_only_head``: the projection only where a token is masked), on the same batches.
+head (``hwlib.train.pretrain.masked_only_head``: the projection only where a token is masked), on the same batches.
 
 The stock ``BertForMaskedLM`` multiplies every position's hidden state by the 384 x 30,522 decoder (about twice
 MiniLM's encoder weights per token) and then ignores the 85 % of positions that carry no label. Both models start
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 import torch  # noqa: E402
 
-from hwlib import bench  # noqa: E402
+from hwlib.speed import bench  # noqa: E402
 
 
 def batches(tokenizer, batch_size: int, steps: int, seed: int) -> list[dict]:
@@ -35,7 +35,7 @@ def batches(tokenizer, batch_size: int, steps: int, seed: int) -> list[dict]:
     from transformers import DataCollatorForLanguageModeling
 
     from hwlib.data import get_dataset
-    from hwlib.pretrain import PretrainConfig
+    from hwlib.models.tapt import PretrainConfig
 
     cfg = PretrainConfig()
     texts = list(get_dataset("acl_sup", sep_token=tokenizer.sep_token)["train"]["text"])
@@ -49,8 +49,8 @@ def batches(tokenizer, batch_size: int, steps: int, seed: int) -> list[dict]:
 def main(argv=None) -> int:
     from transformers import AutoModelForMaskedLM
 
-    from hwlib.models import load_tokenizer, resolve
-    from hwlib.pretrain import masked_only_head
+    from hwlib.models.encoders import load_tokenizer, resolve
+    from hwlib.train.pretrain import masked_only_head
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=8, help="batches timed with each head")

@@ -13,7 +13,7 @@ Set-ups, all fine-tuning MiniLM on ACL-ARC's training set with the Trainer's Ada
 * ``pad128``       the common homework set-up: ``padding="max_length"``, max_length 128, random batches of 16
 * ``pad512``       the same at max_length 512
 
-For each set-up the epoch's batches are drawn by that set-up's own sampler (``hwlib.bench.epoch_plan``); ``--steps``
+For each set-up the epoch's batches are drawn by that set-up's own sampler (``hwlib.speed.bench.epoch_plan``); ``--steps``
 of them, spread evenly over the epoch's batch sizes, are timed as real ``Trainer`` optimizer steps (the fastest of
 ``--repeats`` runs), in rounds that alternate between set-ups (so the noise of a shared machine falls on all of them
 alike). Epoch time = batches x mean step time + data loading. Ratios are examples per second over the same epoch of
@@ -23,7 +23,7 @@ MFU = 6 N (real tokens per second) / peak, where N counts the parameters applied
 the fastest of the 4096^3 ``torch.matmul`` timed in every round of the same run; for ``hwlib-bf16`` it is the
 fastest 2048^3 bf16 matmul of the same rounds (MFU against the peak of the arithmetic actually used). The summary's
 ``bf16`` block says whether this CPU has native bf16, what ``precision="auto"`` picks here and why
-(``hwlib.precision``), and how fast bf16 training ran against fp32.
+(``hwlib.machine.precision``), and how fast bf16 training ran against fp32.
 
     python bench/throughput.py                 # ~4 minutes on 2 idle cores
     python bench/throughput.py --quick         # about a minute: 2 steps, hwlib / trainer / pad512 only
@@ -49,10 +49,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 import torch  # noqa: E402
 
-from hwlib import bench, flops  # noqa: E402
-from hwlib.paired import mean_interval  # noqa: E402
-from hwlib.precision import cpu_choice  # noqa: E402
-from hwlib.train import RunConfig, prepare  # noqa: E402
+from hwlib.speed import bench  # noqa: E402
+from hwlib.speed import flops
+from hwlib.analysis.intervals import paired_t  # noqa: E402
+from hwlib.machine.precision import cpu_choice  # noqa: E402
+from hwlib.train.config import RunConfig  # noqa: E402
+from hwlib.train.finetune import prepare
 
 SETUPS = ("hwlib", "hwlib-bf16", "hwlib-nodrop", "trainer", "trainer-bs8", "pad128", "pad512")
 QUICK_SETUPS = ("hwlib", "trainer", "pad512")
@@ -63,7 +65,7 @@ def build(name: str, config: RunConfig, raw_train, seed: int):
     """The Trainer of set-up ``name`` on the full training set."""
     from transformers import DataCollatorWithPadding, Trainer, set_seed
 
-    from hwlib.models import load_model
+    from hwlib.models.encoders import load_model
 
     set_seed(seed)
     if name.startswith("hwlib"):
@@ -103,7 +105,7 @@ def measure(setups, steps: int, seed: int, peak_n: int, repeats: int, log=print)
     the fastest of those counts, so it costs ``repeats`` steps instead of ``steps x repeats``.
     """
     from hwlib.data import get_dataset
-    from hwlib.models import load_tokenizer
+    from hwlib.models.encoders import load_tokenizer
 
     config = RunConfig(seed=seed)
     tokenizer = load_tokenizer(config.model)
@@ -163,7 +165,7 @@ def accuracy_check(seeds, dataset="acl_sup", compare="batching", log=print):
     fp32 arm is the stored default run (``precision="auto"``) where that one trained in fp32, as its record says;
     elsewhere (a CPU on which ``auto`` picks bf16) it is a run with ``precision="fp32"``.
     """
-    from hwlib.train import run
+    from hwlib.runs.run import run
 
     out = []
     for seed in seeds:
@@ -308,7 +310,7 @@ def report_accuracy(seeds, dataset="acl_sup", compare="batching") -> dict:
     by = {b: [a for a in acc if a["arm"] == b] for b in (other, ref)}
     out = {b: {m: statistics.mean(a[m] for a in v) for m in ("accuracy", "macro_f1")} for b, v in by.items()}
     diffs = {m: [g[m] - r[m] for g, r in zip(by[other], by[ref])] for m in ("accuracy", "macro_f1")}
-    tests = {m: mean_interval(d) for m, d in diffs.items()}
+    tests = {m: paired_t(d) for m, d in diffs.items()}
     for m, d in diffs.items():
         t = tests[m]
         spread = (f" (sd {t['std']:.4f} over {len(d)} seeds; 95 % interval {t['low']:+.4f} to {t['high']:+.4f})"

@@ -1,17 +1,24 @@
 """hwlib: the code behind the book *Fine-tuning encoders and adapters*.
 
-One concept per module: ``data`` (the course's datasets), ``datastats`` (their statistics and quirks), ``models``
-(encoders by name), ``adapters`` (bottleneck adapters), ``lora`` (LoRA through peft), ``heads`` (what the classifier
-reads: [CLS] pooler or mean pooling; class-weighted loss), ``probe`` (the frozen-encoder linear probe), ``pretrain``
-(task-adaptive MLM pretraining), ``config`` (``RunConfig``, the one list of run settings),
-``precision`` (what ``precision="auto"`` trains in, measured), ``train`` (Trainer fine-tuning; ``run`` loads or
-trains), ``record`` (what a stored run records), ``predictions`` (the per-example predictions a record keeps),
-``results`` (the run store, and the benchmarks' summaries), ``intervals`` (the one rule for a paired comparison),
-``experiments`` (which runs the chapters show, and collecting them), ``report`` (tables and figures from stored
-runs), ``paired`` (two arms over the same seeds), ``power`` (how many seeds would decide), ``errors`` (what the
-classes do, from the stored predictions), ``ablation`` (reading a sweep: what each change buys), ``costs``
-(what training and serving cost), ``claims`` (the report's claims against our runs), ``memory`` (the symbolic memory
-model), ``memory_measure`` (measuring what it predicts) and ``memory_gpu`` (measuring it on a GPU), ``flops`` and
-``bench`` (benchmark helpers).
+Layers, bottom up; a module imports only from its own layer or those below it (``tests/test_layers.py`` checks):
+
+0. ``files``: the results root and the cache root (``$HWLIB_CACHE_DIR``), atomic JSON files.
+1. ``data``: the course's datasets: ``sources`` (files and checksums), ``readers`` (file formats), ``tasks``
+   (``get_dataset``, few-shot samples, fingerprints), ``stats`` (statistics and quirks, for the data chapter).
+2. ``machine``: CPU ``flags``, the ``precision`` ``"auto"`` trains in (measured), a run's ``provenance``, ``peak``
+   memory.
+3. ``models``: ``encoders`` by name, the ``tapt`` name grammar, bottleneck ``adapters``, ``lora`` (peft), ``heads``
+   (what the classifier reads; the class-weighted loss).
+4. ``train``: ``config`` (``RunConfig``, the one list of run settings), ``inputs``, ``finetune`` (the Trainer),
+   ``probe`` (a frozen-encoder linear probe), ``pretrain`` (task-adaptive MLM), ``record`` (what a run records),
+   ``predictions`` (the per-example predictions a record keeps).
+5. ``store``: one checked path/get/put per kind: ``runs``, ``pretrainings``, ``recipes``, ``summaries`` (bench and
+   memory measurements), ``listing``.
+6. ``runs``: load what is stored, else train when allowed: ``run``, ``pretrained``, ``grids``, ``sweeps``.
+7. ``analysis`` (``report``, ``intervals``: the one rule for a paired comparison, ``paired``, ``power``, ``errors``,
+   ``ablation``, ``costs``, ``domain`` and ``domain_readings``: the TAPT experiment, ``claims``); beside it
+   ``memory`` (the SymPy ``model``, the report's ``report`` and ``figures``, ``measure``, ``gpu``) and ``speed``
+   (``flops``, ``bench``).
+8. ``__main__``: the command line (``python -m hwlib --help``).
 """
 __version__ = "0.1.0"

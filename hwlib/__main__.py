@@ -4,7 +4,7 @@ list what is stored, and ``python -m hwlib cuda-memory`` for the memory chapter'
 
 Every finished run is stored under ``results/runs`` (or ``--results-dir``); a grid that is stopped and started again
 skips the runs already stored. Under ``torchrun --nproc_per_node N`` the same commands train data-parallel. The
-settings' flags are ``RunConfig``'s fields (``hwlib.config``), with their help texts.
+settings' flags are ``RunConfig``'s fields (``hwlib.train.config``), with their help texts.
 """
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import json
 import os
 import sys
 
-from . import config as C
-from . import experiments as E
-from .experiments import BOOK_DATASETS, PRESETS
+from hwlib.train import config as C
+from hwlib import runs as E
+from hwlib.runs.grids import BOOK_DATASETS, PRESETS
 
 
 def parser(config_cls=C.RunConfig) -> argparse.ArgumentParser:
@@ -57,7 +57,7 @@ def parser(config_cls=C.RunConfig) -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="a JSON list of objects, for scripts")
     r.add_argument("--results-dir", default=None)
     t = sub.add_parser("pretrain", help="task-adaptive MLM pretraining of an encoder named like "
-                                        "minilm+tapt:acl_sup (hwlib.pretrain); cached, resumable")
+                                        "minilm+tapt:acl_sup (hwlib.train.pretrain); cached, resumable")
     t.add_argument("--model", required=True, help="BASE+tapt:TASK or BASE+tapt:TASK:eEPOCHS")
     t.add_argument("--no-progress", action="store_true")
     c = sub.add_parser("cuda-memory", help="measure one training step's GPU memory (MiniLM and the 3B-class encoder)")
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
     if ns.command == "cuda-memory":
         import torch
 
-        from .memory_gpu import store
+        from hwlib.memory.gpu import store
 
         if not torch.cuda.is_available():
             print("error: cuda-memory needs a CUDA device, and torch.cuda.is_available() is False here", file=sys.stderr)
@@ -100,7 +100,8 @@ def main(argv=None) -> int:
         print(f"stored {store(ns.out)}")
         return 0
     if ns.command == "pretrain":
-        from .pretrain import checkpoint, parse
+        from hwlib.runs.pretrained import checkpoint
+        from hwlib.models.tapt import parse
 
         try:
             parse(ns.model)
@@ -118,9 +119,9 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from .data import DataError
-    from .results import StoreError
-    from .train import run_all
+    from hwlib.data import DataError
+    from hwlib.files import StoreError
+    from hwlib.runs.run import run_all
 
     try:
         records = run_all(configs_, jobs=getattr(ns, "jobs", 1), retrain=ns.retrain, progress=not ns.no_progress)

@@ -12,9 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-from hwlib.config import RunConfig
+from hwlib.train.config import RunConfig
 from hwlib.data import SOURCES, TASKS, task_file_names, parse_names
-from hwlib.results import SCHEMA_VERSION, ResultStore, read_record
+from hwlib.store.runs import SCHEMA_VERSION, ResultStore, read_record
 
 
 def original_fingerprint(dataset: str) -> dict:

@@ -2,7 +2,7 @@
 
 Runs stored by hwlib between the commit that added per-example predictions and the one that reordered them kept
 their predictions in the order the Trainer evaluated the rows: with length-grouped batches, a seeded permutation of
-the split. That permutation is reproducible (``hwlib.record.eval_order``), so each such record is reordered and
+the split. That permutation is reproducible (``hwlib.train.record.eval_order``), so each such record is reordered and
 checked: its labels must come back as the split's. A record already in order is left as it is; one that cannot be
 put in order is reported and left as it is.
 
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hwlib.config import RunConfig
-from hwlib.models import load_tokenizer
-from hwlib.record import eval_order
-from hwlib.results import write_json_atomic
-from hwlib.train import load_splits, tokenize
+from hwlib.train.config import RunConfig
+from hwlib.models.encoders import load_tokenizer
+from hwlib.train.record import eval_order
+from hwlib.files import write_json_atomic
+from hwlib.train.inputs import load_splits, tokenize
 
 
 def reorder(rec: dict) -> str:

@@ -3,8 +3,8 @@ import dataclasses
 
 import pytest
 
-from hwlib import ablation
-from hwlib.config import RunConfig
+from hwlib.analysis import ablation
+from hwlib.train.config import RunConfig
 
 BUDGET = dict(select_on_dev=True, epochs=10, patience=3, warmup_ratio=0.06, weight_decay=0.01)
 
@@ -66,7 +66,7 @@ def test_the_budget_row_pairs_the_course_run_with_the_sweeps_run_at_the_course_s
 def test_the_summary_sets_each_tuned_recipe_beside_the_course_the_probe_and_the_floor():
     import pandas as pd
 
-    from hwlib.report import majority_baseline, runs_frame
+    from hwlib.analysis.report import majority_baseline, runs_frame
 
     cols = runs_frame([]).columns
     row = lambda m, s, f1: {**dict.fromkeys(cols), "dataset": "acl_sup", "method": m, "seed": s, "macro_f1": f1}
@@ -88,7 +88,7 @@ def test_a_recipe_chosen_at_the_edge_of_its_grid_is_named():
 
 
 def test_budget_limits_count_the_seeds_that_were_still_improving_when_the_budget_ended():
-    from hwlib.ablation import budget_limits
+    from hwlib.analysis.ablation import budget_limits
 
     def rec(method, seed, chosen, loss, epochs=10):
         return {"config": {"dataset": "acl_sup", "method": method, "seed": seed, "epochs": epochs},
@@ -100,3 +100,12 @@ def test_budget_limits_count_the_seeds_that_were_still_improving_when_the_budget
     assert t.loc[("acl_sup", "full"), "chose the budget's last epoch"] == 1
     assert t.loc[("acl_sup", "full"), "mean chosen epoch"] == 7.0
     assert t.loc[("acl_sup", "adapter"), "mean final training loss"] == pytest.approx(0.45)
+
+
+def test_the_scale_note_sets_the_learning_rate_against_alpha_over_r():
+    recipes = [{"method": "lora", "dataset": "acl_sup", "settings": {"learning_rate": 2e-3, "lora_rank": 64}},
+               {"method": "full", "dataset": "acl_sup", "settings": {"learning_rate": 1e-4}}]
+    text = ablation.describe_scale(recipes)
+    assert "learning rate 0.002 at r = 64, alpha = 16, so alpha / r = 0.25" in text
+    assert "at a learning rate of 0.0005 with alpha = r" in text and "full" not in text
+    assert ablation.describe_scale(recipes[1:]) == "No LoRA recipe is chosen yet."

@@ -6,8 +6,8 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, BertConfig, RobertaConfig
 
-from hwlib.adapters import WithAdapter, add_adapters, adapter_parameter_count, count_parameters
-from hwlib.models import load_model
+from hwlib.models.adapters import WithAdapter, add_adapters, adapter_parameter_count, count_parameters
+from hwlib.models.encoders import load_model
 
 pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
 

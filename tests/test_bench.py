@@ -1,11 +1,12 @@
-"""hwlib.bench: the pieces the benchmarks are built from (fast: small model loads, no training)."""
+"""hwlib.speed.bench: the pieces the benchmarks are built from (fast: small model loads, no training)."""
 import json
 import math
 import random
 
 import pytest
 
-from hwlib import bench, flops
+from hwlib.speed import bench
+from hwlib.speed import flops
 
 
 def _plan(sizes):
@@ -34,8 +35,8 @@ def test_summary_line_is_the_json_of_the_figures():
 
 
 def test_adapter_flop_bound_for_minilm():
-    from hwlib.adapters import add_adapters
-    from hwlib.models import load_model
+    from hwlib.models.adapters import add_adapters
+    from hwlib.models.encoders import load_model
 
     full, _ = load_model("minilm", 6)
     adapted, _ = load_model("minilm", 6)
@@ -53,7 +54,7 @@ def test_epoch_plan_follows_the_trainers_sampler(tmp_path):
     from datasets import Dataset
     from transformers import Trainer
 
-    from hwlib.models import load_model
+    from hwlib.models.encoders import load_model
 
     model, _ = load_model("minilm", 2)
     rng = random.Random(0)

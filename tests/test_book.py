@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow  # builds the whole book (and reads it in chromium)
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "book"
 CHROMIUM_ARGS = [

@@ -18,16 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwlib import data, datastats
-from hwlib.data import (
-    ACL_LABELS,
-    AGNEWS_LABELS,
-    DATASET_NAMES,
-    POLARITY_LABELS,
-    DataError,
-    get_dataset,
-)
-from hwlib.datastats import aspect_term_report, duplicate_report, label_counts, length_percentiles, split_overlap
+from hwlib import data
+from hwlib.data import stats as datastats
+from hwlib.data import ACL_LABELS, AGNEWS_LABELS, DATASET_NAMES, POLARITY_LABELS, DataError, get_dataset
+from hwlib.data.stats import aspect_term_report, duplicate_report, label_counts, length_percentiles, split_overlap
 
 SEP = "[SEP]"
 
@@ -197,7 +191,7 @@ def test_length_percentiles_are_observed_lengths():
 
 
 def test_length_percentiles_on_real_data_with_minilm(real):
-    from hwlib.models import load_tokenizer
+    from hwlib.models.encoders import load_tokenizer
 
     tok = load_tokenizer("minilm")
     dd = real("acl_sup")
@@ -242,7 +236,7 @@ def test_split_overlap_counts_rows_of_the_later_split():
 
 # ------------------------------------------------------------------------------------------------ small fake files
 def _dataset(texts, labels):
-    return data._to_dataset(texts, labels, ["x", "y"])
+    return data.tasks._to_dataset(texts, labels, ["x", "y"])
 
 
 def write_fake_data(root: Path) -> Path:
@@ -418,7 +412,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def mirror(tmp_path, monkeypatch):
-    """Fake files served on 127.0.0.1 and registered (md5) in SOURCES; downloads go to tmp_path/cache."""
+    """Fake files served on 127.0.0.1 and registered (md5) in SOURCES; downloads go to tmp_path/cache/data."""
     served = write_fake_data(tmp_path / "served")
     for key, src in list(data.SOURCES.items()):
         monkeypatch.setitem(data.SOURCES, key, dataclasses.replace(src, md5=data.md5(served / key[0] / key[1])))
@@ -431,7 +425,7 @@ def mirror(tmp_path, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     monkeypatch.setenv("HWLIB_DATA_MIRROR", f"http://127.0.0.1:{server.server_address[1]}/")
     monkeypatch.setenv("HWLIB_CACHE_DIR", str(tmp_path / "cache"))
-    yield dataclasses.make_dataclass("Mirror", ["served", "cache", "handler"])(served, tmp_path / "cache", handler)
+    yield dataclasses.make_dataclass("Mirror", ["served", "cache", "handler"])(served, tmp_path / "cache" / "data", handler)
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)

@@ -2,7 +2,9 @@
 import pandas as pd
 import pytest
 
-from hwlib import claims, domain
+from hwlib.analysis import claims
+from hwlib.analysis import domain
+from hwlib.analysis import domain_readings as readings
 
 ARMS = {"base": "minilm", "tapt": "minilm+tapt:acl_sup:e5", "control": "minilm+tapt:agnews_sup:e5:n1688"}
 BASE = [60.0, 65.0, 58.0, 62.0, 70.0]  # seed noise much larger than the effects: only pairing sees them
@@ -18,7 +20,7 @@ def _frame(tapt_gain, control_gain, jitter=(0.5, -0.5, 0.3, -0.3, 0.0)):
 
 
 def test_effects_are_paired_by_seed_with_intervals():
-    e = domain.effects(_frame(5.0, 1.0), ARMS, "base", "control").set_index(["arm", "minus"])
+    e = readings.effects(_frame(5.0, 1.0), ARMS, "base", "control").set_index(["arm", "minus"])
     assert list(e.index) == [("tapt", "base"), ("control", "base"), ("tapt", "control")]
     assert e.loc[("tapt", "base"), "mean"] == pytest.approx(5.0)
     assert e.loc[("tapt", "base"), "pairs"] == 5 and e.loc[("tapt", "base"), "low"] > 4
@@ -26,7 +28,7 @@ def test_effects_are_paired_by_seed_with_intervals():
     # unpaired seeds are left out: a TAPT arm with seeds 1-2 only gives two pairs
     f = _frame(5.0, 1.0)
     f = f[(f.model != ARMS["tapt"]) | (f.seed <= 2)]
-    assert domain.effects(f, ARMS, "base").set_index(["arm", "minus"]).loc[("tapt", "base"), "pairs"] == 2
+    assert readings.effects(f, ARMS, "base").set_index(["arm", "minus"]).loc[("tapt", "base"), "pairs"] == 2
 
 
 @pytest.mark.parametrize("tapt_gain, control_gain, control, helps, by_domain, verdict", [
@@ -38,18 +40,18 @@ def test_effects_are_paired_by_seed_with_intervals():
 def test_the_verdict_credits_the_domain_only_over_the_control(tapt_gain, control_gain, control, helps, by_domain,
                                                               verdict):
     arms = ARMS if control else {k: v for k, v in ARMS.items() if k != "control"}
-    e = domain.effects(_frame(tapt_gain, control_gain), arms, "base", control)
-    a = domain.assess(e, "tapt", "base", control)
+    e = readings.effects(_frame(tapt_gain, control_gain), arms, "base", control)
+    a = readings.assess(e, "tapt", "base", control)
     assert (a["helps"], a["domain"]) == (helps, by_domain)
     assert claims.check_domain_claim(e, "tapt", "base", control).verdict.item() == verdict
-    text = domain.verdict(e, "tapt", "base", control)
+    text = readings.verdict(e, "tapt", "base", control)
     assert "**tapt** minus **base**" in text and ("meets the target" in text) == (tapt_gain >= 3 and helps)
 
 
 def test_nothing_stored_is_said_plainly():
-    empty = domain.effects(pd.DataFrame(columns=["model", "seed", "macro_f1"]), ARMS, "base", "control")
-    assert domain.assess(empty, "tapt", "base", "control") is None
-    assert domain.verdict(empty, "tapt", "base", "control").startswith("Not measured yet")
+    empty = readings.effects(pd.DataFrame(columns=["model", "seed", "macro_f1"]), ARMS, "base", "control")
+    assert readings.assess(empty, "tapt", "base", "control") is None
+    assert readings.verdict(empty, "tapt", "base", "control").startswith("Not measured yet")
     assert claims.check_domain_claim(empty, "tapt", "base").verdict.item() == "cannot be checked here"
 
 
@@ -64,16 +66,16 @@ def _pretrain_record(name, dataset, curve, other):
 def test_pretraining_tables_read_the_loss_on_the_task_whatever_text_was_read():
     own = _pretrain_record("t", "acl_sup", [10.0, 5.0, 4.0], {"agnews_sup": {"before": 9.0, "after": 7.0}})
     ctl = _pretrain_record("c", "agnews_sup", [9.0, 5.0, 4.5, 4.6], {"acl_sup": {"before": 10.0, "after": 6.0}})
-    on_acl = domain.loss_on([own, ctl], "acl_sup")
+    on_acl = readings.loss_on([own, ctl], "acl_sup")
     assert on_acl.loc["t", "after"] == 4.0 and on_acl.loc["c", "after"] == 6.0 and on_acl.loc["c", "change"] == -4.0
-    table = domain.heldout_table([own, ctl])
+    table = readings.heldout_table([own, ctl])
     assert table.loc["c", "acl_sup after"] == 6.0 and table.loc["t", "tokens"] == 60000
-    text = domain.describe_pretraining([own, ctl])
+    text = readings.describe_pretraining([own, ctl])
     assert "still falling at the last epoch" in text and "lowest after epoch 2 of 3" in text
 
 
 def test_a_task_without_a_recipe_of_its_own_fine_tunes_with_the_carried_over_one(results_dir):
-    from hwlib import experiments as E
+    from hwlib import runs as E
 
     acl = {"learning_rate": 1e-4, "pooling": "mean", "select_on_dev": True, "epochs": 10}
     E.write_recipes("tuned", [{"model": "minilm", "method": "full", "dataset": "acl_sup", "settings": acl,
@@ -92,16 +94,16 @@ def test_the_tasks_are_read_side_by_side_with_their_own_controls():
     own = _pretrain_record("minilm+tapt:acl_sup:e5", "acl_sup", [10.0, 5.0, 4.0], {})
     no_ctl = {k: v for k, v in ARMS.items() if k != "control"}
     per_task = {"acl_sup": {"arms": ARMS, "tapt": "tapt", "control": "control",
-                            "effects": domain.effects(_frame(5.0, 1.0), ARMS, "base", "control")},
+                            "effects": readings.effects(_frame(5.0, 1.0), ARMS, "base", "control")},
                 "agnews_sup": {"arms": no_ctl, "tapt": "tapt", "control": None,
-                               "effects": domain.effects(_frame(0.0, 0.0), no_ctl, "base")}}
-    t = domain.across_tasks(per_task, "base", [own])
+                               "effects": readings.effects(_frame(0.0, 0.0), no_ctl, "base")}}
+    t = readings.across_tasks(per_task, "base", [own])
     assert t.loc["acl_sup", "TAPT - base"] == pytest.approx(5.0) and t.loc["acl_sup", "seeds"] == 5
     assert t.loc["acl_sup", "TAPT - control"] == pytest.approx(4.0)
     assert t.loc["acl_sup", "reading"] == "gain, credited to the domain"
     assert t.loc["acl_sup", "MLM loss after"] == 4.0 and pd.isna(t.loc["agnews_sup", "MLM loss after"])
     assert pd.isna(t.loc["agnews_sup", "TAPT - control"]) and t.loc["agnews_sup", "reading"] == "no gain shown"
-    text = domain.describe_across_tasks(t)
+    text = readings.describe_across_tasks(t)
     assert "`acl_sup` (5 seeds): TAPT minus MiniLM +5.0" in text and "minus the control +4.0" in text
     assert "`agnews_sup` (5 seeds)" in text and "minus the control" not in text.splitlines()[1]
 
@@ -111,9 +113,9 @@ def test_further_comparisons_are_paired_and_said_in_the_verdict():
     f = _frame(5.0, 1.0)
     longer = f[f.model == ARMS["tapt"]].assign(model=arms["longer"], macro_f1=lambda d: d.macro_f1 + 2.0)
     f = pd.concat([f, longer])
-    e = domain.effects(f, arms, "base", "control", also=[("longer", "tapt")]).set_index(["arm", "minus"])
+    e = readings.effects(f, arms, "base", "control", also=[("longer", "tapt")]).set_index(["arm", "minus"])
     assert e.loc[("longer", "tapt"), "mean"] == pytest.approx(2.0) and e.loc[("longer", "tapt"), "pairs"] == 5
     assert ("longer", "base") in e.index and ("longer", "control") in e.index
-    text = domain.verdict(e.reset_index(), "tapt", "base", "control")
+    text = readings.verdict(e.reset_index(), "tapt", "base", "control")
     assert "- **longer** minus **tapt**: +2.0" in text and "different from zero" in text
     assert text.count("**tapt** minus **base**") == 1

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hwlib import errors
-from hwlib.config import RunConfig
-from hwlib.predictions import pack
-from hwlib.train import load_splits
+from hwlib.analysis import errors
+from hwlib.train.config import RunConfig
+from hwlib.train.predictions import pack
+from hwlib.train.inputs import load_splits
 
 NAMES = ["a", "b", "c"]
 

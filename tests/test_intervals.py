@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from hwlib import intervals as I
-from hwlib import predictions as Pr
+from hwlib.analysis import intervals as I
+from hwlib.train import predictions as Pr
 
 
 def test_the_rule_is_the_student_t_interval_of_the_paired_differences():
@@ -80,7 +80,7 @@ def test_paired_predictions_pair_by_seed_and_by_rows():
 def test_the_power_plan_says_how_many_seeds_each_comparison_needs():
     import pandas as pd
 
-    from hwlib import power
+    from hwlib.analysis import power
 
     effects = {"acl_sup": pd.DataFrame([{"arm": "TAPT", "minus": "MiniLM", "pairs": 5, "mean": 2.2, "std": 6.0},
                                         {"arm": "one", "minus": "MiniLM", "pairs": 1, "mean": 9.0, "std": float("nan")}])}

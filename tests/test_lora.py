@@ -8,12 +8,12 @@ to a tolerance derived from bf16's precision. Direct model calls outside the Tra
 import pytest
 import torch
 
-from hwlib.adapters import adapter_parameter_count, count_parameters
-from hwlib.config import RunConfig
-from hwlib import lora
-from hwlib.lora import TARGETS, add_lora, lora_parameter_count
-from hwlib.models import load_model
-from hwlib.train import build_trainer
+from hwlib.models.adapters import adapter_parameter_count, count_parameters
+from hwlib.train.config import RunConfig
+from hwlib.models import lora
+from hwlib.models.lora import TARGETS, add_lora, lora_parameter_count
+from hwlib.models.encoders import load_model
+from hwlib.train.finetune import build_trainer
 
 pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
 
@@ -58,6 +58,7 @@ def trained(tmp_path_factory):
     return trainer, tok, before
 
 
+@pytest.mark.slow
 def test_training_changes_only_lora_and_the_head(trained):
     trainer, _, before = trained
     params = dict(trainer.model.named_parameters())
@@ -81,11 +82,13 @@ def _merged_and_unmerged_logits(trained, autocast: bool):
         return merged_model(**inputs).logits.float(), unmerged
 
 
+@pytest.mark.slow
 def test_a_merged_model_predicts_what_the_unmerged_one_does(trained):
     merged, unmerged = _merged_and_unmerged_logits(trained, autocast=False)  # fp32 on both sides
     torch.testing.assert_close(merged, unmerged, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_under_bf16_autocast_the_merge_agrees_to_bf16s_precision(trained):
     # bf16 keeps 8 significant bits: each operand of a matmul is rounded by up to u = 2**-8 (0.39 %). The two sides
     # round different operands (W + (alpha/r) B A once, against W and the low-rank path apart), so a logit may move
@@ -109,17 +112,8 @@ def test_the_total_counts_the_model_once(tok):
 
 
 def test_the_books_parameter_table_has_closed_forms_equal_to_the_counts():
-    from hwlib.lora import parameter_comparison
+    from hwlib.models.lora import parameter_comparison
 
     rows = parameter_comparison(ranks=(64, 8))
     assert [r["added (closed form)"] for r in rows] == [r["added (counted)"] for r in rows] == [595200, 589824, 73728]
     assert all(r["trainable"] > r["added (counted)"] for r in rows)  # the head trains as well
-
-
-def test_the_scale_note_sets_the_learning_rate_against_alpha_over_r():
-    recipes = [{"method": "lora", "dataset": "acl_sup", "settings": {"learning_rate": 2e-3, "lora_rank": 64}},
-               {"method": "full", "dataset": "acl_sup", "settings": {"learning_rate": 1e-4}}]
-    text = lora.describe_scale(recipes)
-    assert "learning rate 0.002 at r = 64, alpha = 16, so alpha / r = 0.25" in text
-    assert "at a learning rate of 0.0005 with alpha = r" in text and "full" not in text
-    assert lora.describe_scale(recipes[1:]) == "No LoRA recipe is chosen yet."

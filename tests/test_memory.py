@@ -1,13 +1,13 @@
 """The memory chapter's claims: the report's figures reproduced exactly, the corrected formulas' algebra, and the
 formulas against memory measured on real models (meta-device counts, tensors after an AdamW step, saved activations).
 
-Arithmetic: the CPU measurements run the model directly in fp32 (``hwlib.memory_measure``, no autocast), set against
+Arithmetic: the CPU measurements run the model directly in fp32 (``hwlib.memory.measure``, no autocast), set against
 the ``fp32-cpu`` recipe, on every machine; the bf16 figures come from the stored GPU measurement."""
 import pytest
 import sympy as sp
 
 from hwlib import memory
-from hwlib.adapters import adapter_parameter_count
+from hwlib.models.adapters import adapter_parameter_count
 
 pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
 
@@ -81,7 +81,7 @@ def test_bad_inputs_are_named():
 
 
 # --- against measurement ------------------------------------------------------------------------------------------
-measure = pytest.importorskip("hwlib.memory_measure")
+measure = pytest.importorskip("hwlib.memory.measure")
 
 
 def test_parameter_counts_match_meta_device_models():
@@ -111,7 +111,7 @@ def test_fake_batch_rejects_bad_shapes():
         measure.fake_batch(model, 2, 600)
 
 
-memory_gpu = pytest.importorskip("hwlib.memory_gpu")
+memory_gpu = pytest.importorskip("hwlib.memory.gpu")
 
 
 def test_step_peak_is_at_an_end_of_the_backward_pass():

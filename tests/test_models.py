@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from hwlib.models import PAPER_MODELS, load_model, resolve
+from hwlib.models.encoders import PAPER_MODELS, load_model, resolve
 
 pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
 
@@ -28,7 +28,7 @@ def test_scratch_has_the_same_shape_and_different_weights():
 
 
 def test_an_already_loaded_tokenizer_is_reused():
-    from hwlib.models import load_tokenizer
+    from hwlib.models.encoders import load_tokenizer
 
     tok = load_tokenizer("minilm")
     model, same = load_model("minilm", num_labels=2, seed=0, tokenizer=tok)

@@ -41,6 +41,7 @@ def _stored(results_dir):
     return [json.loads(p.read_text()) for p in sorted((results_dir / "runs").glob("*.json"))]
 
 
+@pytest.mark.slow
 def test_task3_trains_a_small_configuration_and_then_loads_it(trainable, tmp_path, monkeypatch):
     nb = _execute("task3", tmp_path, dataset="acl", seeds=[5], epochs=1, max_train_samples=32)
     runs = _stored(trainable)
@@ -63,6 +64,7 @@ def test_task3_trains_a_small_configuration_and_then_loads_it(trainable, tmp_pat
     assert "2 of 2 runs available" in _text(nb)
 
 
+@pytest.mark.slow
 def test_task2_trains_a_small_configuration(trainable, tmp_path):
     _execute("task2", tmp_path, datasets_=["acl"], seeds=[5], epochs=1, max_train_samples=32)
     assert sorted(r["config"]["model"] for r in _stored(trainable)) == ["minilm", "minilm-scratch"]
@@ -78,6 +80,7 @@ def test_task2_trains_a_small_configuration(trainable, tmp_path):
         ({"adapter_learning_rate": 0}, "adapter_learning_rate=0"),
     ],
 )
+@pytest.mark.slow
 def test_bad_parameters_stop_in_the_first_cell(results_dir, tmp_path, params, message):
     with pytest.raises(pm.PapermillExecutionError) as err:
         _execute("task3", tmp_path, **params)
@@ -85,11 +88,13 @@ def test_bad_parameters_stop_in_the_first_cell(results_dir, tmp_path, params, me
     assert not (results_dir / "runs").exists()  # nothing trained, nothing written
 
 
+@pytest.mark.slow
 def test_task2_refuses_an_unknown_profile(results_dir, tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match="profile='gpu'"):
         _execute("task2", tmp_path, profile="gpu")
 
 
+@pytest.mark.slow
 def test_recipes_chapter_sweeps_chooses_on_dev_and_trains_the_seeds(trainable, tmp_path):
     nb = _execute("recipes", tmp_path, dataset="acl", budget={"select_on_dev": True, "epochs": 2, "patience": 1},
                   grids={"full": {"learning_rate": [1e-4]}, "adapter": {"learning_rate": [1e-3], "pooling": ["mean", "cls"]}},
@@ -123,8 +128,28 @@ def test_code_cells_fit_the_page_width():
     assert not too_long, "code lines longer than 88 characters:\n" + "\n".join(too_long)
 
 
+SHOWN = {"task3": 1, "recipes": 2, "tapt": 1}  # blocks of the library's own source each chapter shows
+
+
+def test_the_library_code_the_chapters_show_fits_the_page_width():
+    """``hwlib.analysis.source.show`` blocks in the stored chapters: there, and within 88 columns."""
+    from hwlib.analysis import source
+
+    too_long, shown = [], {}
+    for path in sorted(NB.glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            for out in cell.get("outputs", []):
+                md = "".join(out.get("data", {}).get("text/markdown", []))
+                if md.startswith("```python"):
+                    shown[path.stem] = shown.get(path.stem, 0) + 1
+                    too_long += [f"{path.name} cell {i}: {line!r}" for line in source.too_wide(md)]
+    assert not too_long, "shown source lines longer than 88 characters:\n" + "\n".join(too_long)
+    assert shown == SHOWN
+
+
+@pytest.mark.slow
 def test_tapt_chapter_pretrains_fine_tunes_both_arms_and_gives_a_verdict(trainable, tmp_path, monkeypatch):
-    from hwlib import experiments as E
+    from hwlib import runs as E
 
     monkeypatch.setenv("HWLIB_CACHE_DIR", str(tmp_path / "cache"))  # pretrained encoders: a private cache
     recipe = {"model": "minilm", "method": "full", "dataset": "acl_sup", "dev_macro_f1": 0.5, "candidates": [],
@@ -151,6 +176,7 @@ def test_tapt_chapter_pretrains_fine_tunes_both_arms_and_gives_a_verdict(trainab
     assert "`acl_sup` (2 seeds): TAPT minus MiniLM" in text and "`restaurant_sup` (1 seed): TAPT minus" in text
 
 
+@pytest.mark.slow
 def test_tapt_chapter_refuses_an_arm_it_does_not_have(results_dir, tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match="'TAPT' is not one of the arms"):
         _execute("tapt", tmp_path, arms={"MiniLM": "minilm"}, tapt="TAPT", control=None)
@@ -168,8 +194,8 @@ def test_tapt_chapter_refuses_an_arm_it_does_not_have(results_dir, tmp_path):
 def test_the_tapt_chapter_defaults_are_the_arms_the_claims_chapter_reads():
     import ast
 
-    from hwlib import domain
-    from hwlib import experiments as E
+    from hwlib.analysis import domain
+    from hwlib import runs as E
 
     cells = json.loads((NB / "tapt.ipynb").read_text(encoding="utf-8"))["cells"]
     (params,) = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
@@ -177,7 +203,7 @@ def test_the_tapt_chapter_defaults_are_the_arms_the_claims_chapter_reads():
     for node in ast.parse("".join(params["source"])).body:
         if isinstance(node, ast.Assign):
             values[node.targets[0].id] = ast.literal_eval(node.value)
-    # arms=None: the chapter runs hwlib.domain.EXPERIMENTS[dataset], whose ACL-ARC arms the claims chapter reads
+    # arms=None: the chapter runs hwlib.analysis.domain.EXPERIMENTS[dataset], whose ACL-ARC arms the claims chapter reads
     assert values["arms"] is None and E.resolve_datasets(values["dataset"]) == ["acl_sup"]
     assert domain.EXPERIMENTS["acl_sup"]["arms"] == domain.ARMS and values["base"] == domain.BASE
     assert (domain.EXPERIMENTS["acl_sup"]["tapt"], domain.EXPERIMENTS["acl_sup"]["control"]) == (domain.TAPT,
@@ -188,7 +214,7 @@ def test_the_tapt_chapter_defaults_are_the_arms_the_claims_chapter_reads():
 def test_the_recipes_chapter_carries_over_what_the_claims_chapter_reads():
     import ast
 
-    from hwlib import experiments as E
+    from hwlib import runs as E
 
     cells = json.loads((NB / "recipes.ipynb").read_text(encoding="utf-8"))["cells"]
     (params,) = [c for c in cells if "parameters" in c["metadata"].get("tags", [])]
@@ -196,3 +222,26 @@ def test_the_recipes_chapter_carries_over_what_the_claims_chapter_reads():
               if isinstance(n, ast.Assign)}
     assert values["transfer"] == E.TRANSFER and values["transfer_seeds"] == E.TRANSFER_SEEDS
     assert E.resolve_datasets(values["transfer_from"]) == [E.TRANSFER_FROM]
+
+
+def test_the_chapters_plans_check_their_parameters_without_papermill():
+    """The chapters' set-up cells are one call each (``runs.task3_plan``, ``domain.plan``): reachable, and strict,
+    without executing a notebook."""
+    from hwlib import runs as E
+    from hwlib.analysis import domain
+
+    names, configs = E.task3_plan("acl", "minilm", [1, 2], 1e-3, adapter_size=64, epochs=3)
+    assert names == ["acl_sup"]
+    assert [(c.method, c.seed, c.learning_rate) for c in configs["adapter_lr"]] == [("adapter", 1, 1e-3),
+                                                                                   ("adapter", 2, 1e-3)]
+    assert {c.method for c in configs["course"]} == {"full", "adapter"} and len(configs["course"]) == 4
+    with pytest.raises(ValueError, match="adapter_size"):
+        E.task3_plan("acl", "minilm", [1], 1e-3, adapter_size=0)
+    with pytest.raises(ValueError, match="unknown dataset 'news'"):
+        E.task3_plan("news", "minilm", [1], 1e-3)
+    exp = domain.plan("acl", others={"restaurant": None}, seeds=[1, 2])
+    assert list(exp["tasks"]) == ["acl_sup", "restaurant_sup"] and exp["settings"]["pooling"] == "mean"
+    with pytest.raises(ValueError, match="'TAPT' is not one of the arms"):
+        domain.plan("acl", arms={"MiniLM": "minilm"}, tapt="TAPT")
+    with pytest.raises(ValueError, match="write BASE\\+tapt:TASK"):
+        domain.plan("acl", arms={"MiniLM": "minilm", "TAPT": "minilm+tapt"}, tapt="TAPT")

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from hwlib import precision, record
+from hwlib.machine import precision
+from hwlib.machine import provenance
 
 pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
 
@@ -58,8 +59,8 @@ def test_an_unreadable_cache_is_measured_again_not_trusted(tmp_path, monkeypatch
 def test_auto_on_a_cpu_trains_in_the_measured_choice(monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     monkeypatch.setattr(precision, "cpu_choice", lambda: {"precision": "bf16"})
-    assert record.device_and_precision("auto")[1] == "bf16"
-    assert record.device_and_precision("fp32")[1] == "fp32"  # an explicit precision is kept as it is
+    assert provenance.device_and_precision("auto")[1] == "bf16"
+    assert provenance.device_and_precision("fp32")[1] == "fp32"  # an explicit precision is kept as it is
 
 
 def test_the_timed_matmuls_give_flop_rates_and_refuse_bad_rounds():
@@ -69,10 +70,12 @@ def test_the_timed_matmuls_give_flop_rates_and_refuse_bad_rounds():
         precision.time_matmuls(rounds=0)
 
 
+@pytest.mark.slow
 def test_a_bf16_run_really_computes_in_bf16_under_the_trainer(tmp_path):
     import torch
 
-    from hwlib.train import RunConfig, build_trainer
+    from hwlib.train.config import RunConfig
+    from hwlib.train.finetune import build_trainer
 
     seen = []
     # 16 tokens a text: the check is of dtypes, and a CPU without native bf16 emulates it slowly
@@ -98,8 +101,8 @@ def test_the_forced_decision_stands_without_measuring_or_caching(decision, tmp_p
         assert f"HWLIB_AUTO_PRECISION={decision}" in choice["reason"]
     assert not (tmp_path / "precision.json").exists()  # not cached as this CPU's own measured choice
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    assert record.device_and_precision("auto")[1] == decision
-    assert record.device_and_precision("fp32")[1] == "fp32"  # an explicit precision is never overridden
+    assert provenance.device_and_precision("auto")[1] == decision
+    assert provenance.device_and_precision("fp32")[1] == "fp32"  # an explicit precision is never overridden
 
 
 @pytest.mark.parametrize("decision", ["bf16", "fp32"])
@@ -109,14 +112,15 @@ def test_the_forced_decision_holds_on_a_gpu_too(decision, monkeypatch, measured)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "test gpu")
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert record.device_and_precision("auto") == ("test gpu", "fp16")  # measured: no bf16 on this GPU
+    assert provenance.device_and_precision("auto") == ("test gpu", "fp16")  # measured: no bf16 on this GPU
     monkeypatch.setenv("HWLIB_AUTO_PRECISION", decision)
-    assert record.device_and_precision("auto") == ("test gpu", decision)
+    assert provenance.device_and_precision("auto") == ("test gpu", decision)
 
 
 @pytest.mark.parametrize("decision", ["bf16", "fp32"])
 def test_auto_reaches_the_trainer_as_the_forced_decision(decision, tmp_path, monkeypatch):
-    from hwlib.train import RunConfig, training_arguments
+    from hwlib.train.config import RunConfig
+    from hwlib.train.finetune import training_arguments
 
     monkeypatch.setenv("HWLIB_AUTO_PRECISION", decision)
     args = training_arguments(RunConfig(), str(tmp_path))
@@ -144,4 +148,4 @@ def test_this_run_of_the_suite_trains_auto_as_it_was_told():
     import torch
 
     if not torch.cuda.is_available():
-        assert record.device_and_precision("auto")[1] == forced
+        assert provenance.device_and_precision("auto")[1] == forced

@@ -1,7 +1,7 @@
 """Task-adaptive pretraining: names, a real (tiny) MLM pretraining that lowers the held-out loss, the saved encoder
 that fine-tuning loads, resuming after an interruption, and clear errors.
 
-Arithmetic: ``hwlib.pretrain`` trains in fp32 on every machine (it has no precision setting and no autocast), and the
+Arithmetic: ``hwlib.train.pretrain`` trains in fp32 on every machine (it has no precision setting and no autocast), and the
 masked-only head is compared with the stock head in direct fp32 calls, so ``precision="auto"`` decides nothing here."""
 import json
 import subprocess
@@ -10,27 +10,31 @@ import sys
 import pytest
 import torch
 
-from hwlib import pretrain as P
+from hwlib.models.encoders import load_model
+from hwlib.models import tapt as T
+from hwlib.runs import pretrained
+from hwlib.store import pretrainings
+from hwlib.train import pretrain as P
 
 pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
 
 
 def test_names_resolve_to_configurations_and_bad_ones_are_refused():
-    assert P.parse("minilm") is None
-    assert P.parse("minilm+tapt:acl_sup") == P.PretrainConfig(model="minilm", dataset="acl_sup")
-    assert P.parse("minilm+tapt:agnews_sup:e5").epochs == 5
-    assert P.parse("minilm+tapt:agnews_sup:e5").name() == "minilm+tapt:agnews_sup:e5"
-    control = P.parse("minilm+tapt:agnews_sup:n1688")  # the cross-domain control: as many texts as ACL-ARC's
+    assert T.parse("minilm") is None
+    assert T.parse("minilm+tapt:acl_sup") == T.PretrainConfig(model="minilm", dataset="acl_sup")
+    assert T.parse("minilm+tapt:agnews_sup:e5").epochs == 5
+    assert T.parse("minilm+tapt:agnews_sup:e5").name() == "minilm+tapt:agnews_sup:e5"
+    control = T.parse("minilm+tapt:agnews_sup:n1688")  # the cross-domain control: as many texts as ACL-ARC's
     assert (control.max_train_samples, control.epochs, control.name()) == (1688, 20, "minilm+tapt:agnews_sup:n1688")
-    assert P.parse("minilm+tapt:agnews_sup:e5:n100").name() == "minilm+tapt:agnews_sup:e5:n100"
-    odd = P.PretrainConfig(batch_size=8)  # not expressible as a name: the key tells it apart, and it is no model
+    assert T.parse("minilm+tapt:agnews_sup:e5:n100").name() == "minilm+tapt:agnews_sup:e5:n100"
+    odd = T.PretrainConfig(batch_size=8)  # not expressible as a name: the key tells it apart, and it is no model
     assert odd.name() == f"minilm+tapt:acl_sup@{odd.key()}"
     with pytest.raises(ValueError, match="write BASE\\+tapt:TASK"):
-        P.parse(odd.name())
+        T.parse(odd.name())
     with pytest.raises(ValueError, match="write BASE\\+tapt:TASK"):
-        P.parse("minilm+tapt")
+        T.parse("minilm+tapt")
     with pytest.raises(ValueError, match="unknown dataset name"):
-        P.parse("minilm+tapt:imdb_sup")
+        T.parse("minilm+tapt:imdb_sup")
 
 
 @pytest.fixture
@@ -41,7 +45,10 @@ def cache(tmp_path, monkeypatch, results_dir):
 
 def test_a_missing_checkpoint_without_permission_to_train_is_a_clear_error(cache):
     with pytest.raises(FileNotFoundError, match="python -m hwlib pretrain --model minilm\\+tapt:acl_sup"):
-        P.checkpoint("minilm+tapt:acl_sup", train=False)
+        pretrained.checkpoint("minilm+tapt:acl_sup", train=False)
+    with pytest.raises(FileNotFoundError, match="python -m hwlib pretrain --model minilm\\+tapt:acl_sup"):
+        load_model("minilm+tapt:acl_sup", num_labels=6)  # loading never pretrains
+    assert not (cache / "pretrained").exists()
     p = subprocess.run([sys.executable, "-m", "hwlib", "pretrain", "--model", "minilm+tapt"], capture_output=True,
                        text=True)
     assert p.returncode == 2 and "write BASE+tapt:TASK" in p.stderr
@@ -51,12 +58,13 @@ class Interrupt(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_pretraining_lowers_the_heldout_loss_saves_the_encoder_and_resumes(cache, results_dir, monkeypatch):
     from transformers import AutoModel, Trainer
 
-    from hwlib.models import minilm_path
+    from hwlib.models.encoders import minilm_path
 
-    cfg = P.PretrainConfig(dataset="acl_sup", epochs=2, max_train_samples=64, batch_size=16)
+    cfg = T.PretrainConfig(dataset="acl_sup", epochs=2, max_train_samples=64, batch_size=16)
     train = Trainer.train
 
     def stop_after_first_epoch(self, *a, **k):  # the first attempt is interrupted once epoch 1 is saved
@@ -69,7 +77,9 @@ def test_pretraining_lowers_the_heldout_loss_saves_the_encoder_and_resumes(cache
         P.pretrain(cfg, progress=False, cross_domains=["restaurant_sup"])
     assert list((cache / "pretrained" / cfg.key() / "checkpoints").glob("checkpoint-*"))
     monkeypatch.setattr(Trainer, "train", train)
-    rec = P.pretrain(cfg, progress=False, cross_domains=["acl_sup", "restaurant_sup"])
+    path = pretrained.checkpoint(cfg, progress=False, cross_domains=["acl_sup", "restaurant_sup"])  # resumes, stores
+    rec = pretrainings.get(cfg)
+    assert path == rec["checkpoint"]["path"] and pretrained.checkpoint(cfg, train=False) == path
     assert rec["timing"]["resumed"] and rec["train_curve"][-1]["epoch"] == 2.0
     assert rec["heldout_mlm_loss"]["after"] < rec["heldout_mlm_loss"]["before"]
     curve = rec["heldout_curve"]  # measured after each epoch, the first one's kept through the resume
@@ -87,10 +97,10 @@ def test_pretraining_lowers_the_heldout_loss_saves_the_encoder_and_resumes(cache
     assert not torch.equal(adapted.encoder.layer[0].attention.self.query.weight,
                            base.encoder.layer[0].attention.self.query.weight)
     # fine-tuning loads it by name (here the tiny encoder stands in for the cached minilm+tapt:acl_sup)
-    from hwlib.models import load_model
+    from hwlib.models import encoders
 
-    monkeypatch.setattr(P, "checkpoint", lambda name, **k: rec["checkpoint"]["path"])
-    clf, _ = load_model("minilm+tapt:acl_sup", num_labels=6, seed=0)
+    monkeypatch.setattr(encoders, "pretrained_dir", lambda name: rec["checkpoint"]["path"])
+    clf, _ = encoders.load_model("minilm+tapt:acl_sup", num_labels=6, seed=0)
     torch.testing.assert_close(clf.bert.encoder.layer[0].attention.self.query.weight,
                                adapted.encoder.layer[0].attention.self.query.weight)
 
@@ -99,8 +109,8 @@ def test_the_masked_only_head_gives_the_stock_loss_and_gradients():
     import torch
     from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling
 
-    from hwlib.models import load_tokenizer, resolve
-    from hwlib.pretrain import masked_only_head
+    from hwlib.models.encoders import load_tokenizer, resolve
+    from hwlib.train.pretrain import masked_only_head
 
     tok = load_tokenizer("minilm")
     batch = DataCollatorForLanguageModeling(tok, mlm_probability=0.15, seed=0)(
@@ -120,3 +130,34 @@ def test_the_masked_only_head_gives_the_stock_loss_and_gradients():
         assert out.logits.shape[0] == (n_masked if sparse else 2)  # projected rows: only the masked ones
     torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_a_roberta_family_encoder_is_pretrained_and_saved_through_its_base_model_prefix(cache, tmp_path):
+    """Pretraining finds the encoder by ``base_model_prefix`` (``.roberta`` here, ``.bert`` for MiniLM): a tiny
+    random RoBERTa (MiniLM's tokenizer, whose vocabulary it shares) pretrains, and its saved encoder is the trained
+    one, loadable by a RoBERTa classifier."""
+    from transformers import AutoModel, AutoModelForSequenceClassification, RobertaConfig, RobertaForMaskedLM
+
+    from hwlib.models.encoders import load_tokenizer
+
+    tok = load_tokenizer("minilm")
+    torch.manual_seed(0)
+    tiny = RobertaForMaskedLM(RobertaConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=80, pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id,
+        eos_token_id=tok.sep_token_id))
+    src = tmp_path / "tiny-roberta"
+    tiny.save_pretrained(src, safe_serialization=True)
+    tok.save_pretrained(src)
+    cfg = T.PretrainConfig(model=str(src), dataset="acl_sup", epochs=1, max_train_samples=32, batch_size=16,
+                           max_length=64, learning_rate=1e-3)
+    rec = P.pretrain(cfg, progress=False, cross_domains=())
+    saved = AutoModel.from_pretrained(rec["checkpoint"]["path"], use_safetensors=True)
+    assert type(saved).__name__ == "RobertaModel"
+    before = tiny.roberta.encoder.layer[0].attention.self.query.weight
+    after = saved.encoder.layer[0].attention.self.query.weight
+    assert not torch.equal(before, after)  # the trained encoder was saved, not the initial one
+    clf = AutoModelForSequenceClassification.from_pretrained(rec["checkpoint"]["path"], num_labels=6,
+                                                             use_safetensors=True)
+    torch.testing.assert_close(clf.roberta.encoder.layer[0].attention.self.query.weight, after)

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from hwlib import experiments as E
-from hwlib.adapters import add_adapters
-from hwlib.config import RunConfig
-from hwlib.heads import MeanPooler, balanced_class_weights, use_mean_pooling, weighted_cross_entropy
-from hwlib.models import load_model
-from hwlib.train import build_trainer, finetune, run
+from hwlib import runs as E
+from hwlib.models.adapters import add_adapters
+from hwlib.train.config import RunConfig
+from hwlib.models.heads import MeanPooler, balanced_class_weights, use_mean_pooling, weighted_cross_entropy
+from hwlib.models.encoders import load_model
+from hwlib.train.finetune import build_trainer, finetune
+from hwlib.runs.run import run
 
 pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
 
@@ -121,6 +122,7 @@ def dev_run():
     return cfg, finetune(cfg, progress=False)
 
 
+@pytest.mark.slow
 def test_select_on_dev_evaluates_on_dev_keeps_the_best_epoch_and_reads_test_once(dev_run):
     cfg, r = dev_run
     assert r["data"]["dev"] == 32 and r["data"]["test"] == 32
@@ -131,13 +133,14 @@ def test_select_on_dev_evaluates_on_dev_keeps_the_best_epoch_and_reads_test_once
     assert set(r["metrics"]) == {"accuracy", "micro_f1", "macro_f1", "loss"}
 
 
+@pytest.mark.slow
 def test_a_run_chosen_on_dev_keeps_the_chosen_epochs_dev_predictions_and_the_test_ones(dev_run):
     from sklearn.metrics import f1_score
 
-    from hwlib.predictions import arrays
+    from hwlib.train.predictions import arrays
 
     cfg, r = dev_run
-    from hwlib.train import load_splits
+    from hwlib.train.inputs import load_splits
 
     splits = load_splits(cfg, "[SEP]")
     gold, pred, _ = arrays(r, "dev")
@@ -149,6 +152,7 @@ def test_a_run_chosen_on_dev_keeps_the_chosen_epochs_dev_predictions_and_the_tes
     assert f1_score(gold, pred, average="macro") == pytest.approx(r["metrics"]["macro_f1"])
 
 
+@pytest.mark.slow
 def test_the_probe_is_a_real_classifier_on_frozen_features():
     cfg = RunConfig(method="probe", dataset="agnews_sup", max_train_samples=200, max_eval_samples=200,
                     select_on_dev=True)
@@ -156,7 +160,7 @@ def test_the_probe_is_a_real_classifier_on_frozen_features():
     assert r["metrics"]["accuracy"] > 0.6  # four balanced classes: the floor is about 0.25
     assert [h["C"] for h in r["eval_history"]] and r["selection"]["chosen_C"] in [h["C"] for h in r["eval_history"]]
     assert r["params"]["trainable"] == 4 * 384 + 4 and r["data"]["dev"] == 200
-    from hwlib.predictions import arrays
+    from hwlib.train.predictions import arrays
 
     gold, pred, prob = arrays(r, "test")
     assert prob.shape == (200, 4) and np.mean(gold == pred) == pytest.approx(r["metrics"]["accuracy"])
@@ -205,6 +209,7 @@ def test_vary_values_are_parsed_and_checked():
     assert len(E.sweep_configs([RunConfig()], E.parse_vary(["learning_rate=1e-4,3e-4", "pooling=cls,mean"]))) == 4
 
 
+@pytest.mark.slow
 def test_results_json_lists_each_stored_configuration(results_dir):
     cfg = TINY.replace(seed=3, max_train_samples=16)
     run(cfg)

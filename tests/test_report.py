@@ -8,11 +8,11 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from hwlib import experiments as E
-from hwlib import paired as P
-from hwlib import report as R
+from hwlib import runs as E
+from hwlib.analysis import paired as P
+from hwlib.analysis import report as R
 from hwlib.__main__ import configs, parser
-from hwlib.config import RunConfig, check_parameters, setting
+from hwlib.train.config import RunConfig, check_parameters, setting
 
 
 MIXED = (E.book_configs(["minilm-scratch"], ["full"], ["agnews_sup"], [2, 3])
@@ -73,7 +73,7 @@ def test_a_new_field_reaches_the_cli_the_checks_and_the_commands(capsys):
 
 def test_the_key_names_only_what_differs_from_the_defaults():
     """Adding a setting (with its default) must not change the keys of the runs already stored."""
-    from hwlib.results import config_key
+    from hwlib.store.runs import config_key
 
     assert config_key(WithWarmup(seed=2)) == config_key(RunConfig(seed=2))
     assert config_key(WithWarmup(seed=2, warmup_ratio=0.1)) != config_key(RunConfig(seed=2))
@@ -154,7 +154,7 @@ def test_batching_checks_pair_only_stored_runs(results_dir):
 
 
 def test_a_gap_resting_on_runs_at_the_floor_is_not_testable():
-    from hwlib.claims import check_claims
+    from hwlib.analysis.claims import check_claims
 
     floor = R.majority_baseline(["restaurant_sup"]).loc["restaurant_sup"]
     cols = R.runs_frame([]).columns
@@ -185,7 +185,7 @@ def test_speed_ratios_pair_only_runs_on_the_same_device_and_threads():
 
 
 def test_further_claims_give_verdicts_from_the_runs():
-    from hwlib.claims import check_further_claims
+    from hwlib.analysis.claims import check_further_claims
 
     cols = R.runs_frame([]).columns
     rows = []
@@ -217,7 +217,7 @@ def test_the_memory_ratio_pairs_only_runs_that_both_recorded_memory():
 
 
 def test_the_bill_counts_a_run_once_however_many_designs_list_it():
-    from hwlib import costs
+    from hwlib.analysis import costs
 
     def rec(key, device, wall_s):
         return {"key": key, "provenance": {"device": device}, "timing": {"wall_s": wall_s}}

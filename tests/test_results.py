@@ -7,11 +7,12 @@ import shutil
 
 import pytest
 
-from hwlib import results
-from hwlib.config import RunConfig
+from hwlib.store import runs as results
+from hwlib.train.config import RunConfig
 from hwlib.data import fingerprint
-from hwlib.results import REQUIRED, ResultStore, StoreError, config_key
-from hwlib.train import run
+from hwlib.store.runs import REQUIRED, ResultStore, config_key
+from hwlib.files import StoreError
+from hwlib.runs.run import run
 
 DATA = {"files": {"semeval14_restaurant/test.json": "a" * 32, "semeval14_restaurant/train.json": "b" * 32},
         "modified": []}
@@ -59,7 +60,7 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("damage, message", [
     (lambda p: p.write_text(p.read_text()[:40]), "is not valid JSON"),
-    (lambda p: p.write_text("[1, 2]"), "holds a JSON list, not a run record"),
+    (lambda p: p.write_text("[1, 2]"), "holds a JSON list, not an object"),
     (lambda p: p.write_text(json.dumps({k: v for k, v in json.loads(p.read_text()).items() if k != "metrics"})),
      r"lacks the field\(s\) \['metrics'\]"),
     (lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "schema": 1})), "has schema 1, but this hwlib"),
@@ -132,7 +133,7 @@ def test_a_cut_data_file_is_refused_and_a_stored_run_is_not_shown_for_it(cut_agn
 
 
 def test_a_benchmark_summary_is_stored_with_its_provenance_and_read_back(results_dir):
-    from hwlib.results import bench_path, load_bench, store_bench
+    from hwlib.store.summaries import bench_path, load_bench, store_bench
 
     assert load_bench("adapter_step") is None
     store_bench(bench_path("adapter_step"), {"adapter_step_speedup": 1.4}, "python bench/adapter_step.py")
@@ -143,8 +144,8 @@ def test_a_benchmark_summary_is_stored_with_its_provenance_and_read_back(results
 
 
 def test_run_files_have_portable_names_for_every_model_name(tmp_path):
-    from hwlib.config import RunConfig
-    from hwlib.results import ResultStore
+    from hwlib.train.config import RunConfig
+    from hwlib.store.runs import ResultStore
 
     store = ResultStore(tmp_path)
     for model in ("allenai/scibert_scivocab_uncased", "minilm+tapt:agnews_sup:e5:n1688"):

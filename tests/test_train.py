@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from hwlib.results import ResultStore
-from hwlib.train import RunConfig, build_trainer, finetune, run
+from hwlib.store.runs import ResultStore
+from hwlib.train.config import RunConfig
+from hwlib.train.finetune import build_trainer, finetune
+from hwlib.runs.run import run
 
 pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
 
@@ -32,6 +34,7 @@ def full_run():
     return finetune(SMALL, progress=False)
 
 
+@pytest.mark.slow
 def test_finetuning_beats_the_majority_baseline(full_run):
     acc = full_run["metrics"]["accuracy"]
     assert acc > 0.6, full_run["metrics"]  # majority class is ~0.25 on balanced AG News
@@ -40,12 +43,13 @@ def test_finetuning_beats_the_majority_baseline(full_run):
     assert len(full_run["eval_history"]) == SMALL.epochs  # evaluated every epoch
 
 
+@pytest.mark.slow
 def test_record_keeps_every_test_prediction_and_they_give_its_metrics(full_run):
     from sklearn.metrics import f1_score
 
-    from hwlib.predictions import arrays
+    from hwlib.train.predictions import arrays
 
-    from hwlib.train import load_splits
+    from hwlib.train.inputs import load_splits
 
     gold, pred, prob = arrays(full_run, "test")
     assert len(gold) == len(pred) == full_run["data"]["test"] == 128 and prob.shape == (128, 4)
@@ -59,6 +63,7 @@ def test_record_keeps_every_test_prediction_and_they_give_its_metrics(full_run):
         arrays(full_run, "dev")
 
 
+@pytest.mark.slow
 def test_record_has_metrics_curves_and_provenance(full_run):
     r = full_run
     assert set(r["metrics"]) >= {"accuracy", "micro_f1", "macro_f1"}
@@ -73,11 +78,12 @@ def test_record_has_metrics_curves_and_provenance(full_run):
     assert prov["torch"] == torch.__version__
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the per-run peak needs /proc/self/clear_refs")
 def test_peak_memory_belongs_to_the_run_not_to_the_process():
     import os
 
-    from hwlib.record import peak_rss_bytes
+    from hwlib.machine.peak import peak_rss_bytes
 
     big = np.ones(4 * 10**9, dtype=np.uint8)  # an earlier 4 GB peak in the same process, as a grid's earlier run
     high_water = peak_rss_bytes()
@@ -92,7 +98,7 @@ def test_peak_memory_belongs_to_the_run_not_to_the_process():
 
 
 def test_the_peak_memory_switch_forces_either_kind_and_refuses_a_bad_value(monkeypatch):
-    from hwlib import record
+    from hwlib.train import record
 
     if torch.cuda.is_available():
         pytest.skip("on a GPU the peak is torch.cuda.max_memory_allocated, whatever the switch says")
@@ -113,6 +119,7 @@ def test_the_peak_memory_switch_forces_either_kind_and_refuses_a_bad_value(monke
         finetune(SMALL, progress=False)  # refused before anything loads
 
 
+@pytest.mark.slow
 def test_adapter_training_changes_only_adapters_and_head(tmp_path):
     cfg = SMALL.replace(method="adapter", max_train_samples=48, epochs=1, learning_rate=1e-3)
     trainer, tok = build_trainer(cfg, str(tmp_path), progress=False)
@@ -124,6 +131,7 @@ def test_adapter_training_changes_only_adapters_and_head(tmp_path):
     assert changed == trainable  # every adapter weight moved, every frozen weight is bit-identical
 
 
+@pytest.mark.slow
 def test_same_seed_same_result():
     cfg = SMALL.replace(max_train_samples=32, max_eval_samples=32, epochs=1)
     a, b = finetune(cfg, progress=False), finetune(cfg, progress=False)
@@ -131,9 +139,10 @@ def test_same_seed_same_result():
     assert a["train_curve"] == b["train_curve"]
 
 
+@pytest.mark.slow
 def test_run_reuses_a_stored_run_and_trains_only_when_allowed(results_dir, monkeypatch):
     from hwlib.data import fingerprint
-    from hwlib.results import REQUIRED
+    from hwlib.store.runs import REQUIRED
 
     store = ResultStore(results_dir / "runs")
     cfg = SMALL.replace(seed=7)
@@ -141,7 +150,7 @@ def test_run_reuses_a_stored_run_and_trains_only_when_allowed(results_dir, monke
     def must_not_train(*a, **k):
         raise AssertionError("trained although not allowed to")
 
-    monkeypatch.setattr("hwlib.train.finetune", must_not_train)
+    monkeypatch.setattr("hwlib.runs.run.finetune", must_not_train)
     assert run(cfg, store=store, train=False) is None  # missing and not allowed to train: nothing happens
     store.put(cfg, {**{k: {} for k in REQUIRED}, "metrics": {"accuracy": 0.123}}, fingerprint(cfg.dataset))
     lines = []
@@ -151,6 +160,7 @@ def test_run_reuses_a_stored_run_and_trains_only_when_allowed(results_dir, monke
         run(cfg, store=store, retrain=True)
 
 
+@pytest.mark.slow
 def test_record_keeps_the_data_it_was_trained_on(full_run):
     from hwlib.data import SOURCES
 
@@ -178,6 +188,7 @@ def test_cli_refuses_bad_values_quickly(results_dir):
     assert not (results_dir / "runs").exists()
 
 
+@pytest.mark.slow
 def test_cli_cuda_memory_without_a_gpu_writes_nothing(tmp_path):
     import torch
 
@@ -193,6 +204,7 @@ def test_cli_help():
     assert p.returncode == 0 and "--preset" in p.stdout and "--seeds" in p.stdout
 
 
+@pytest.mark.slow
 def test_data_parallel_under_torchrun(results_dir):
     """Two gloo processes on the CPU train one run; only rank 0 stores it."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29617",
@@ -209,15 +221,16 @@ def test_data_parallel_under_torchrun(results_dir):
     assert rec["train_curve"] == [] or rec["train_curve"][-1]["step"] <= 2
 
 
+@pytest.mark.slow
 def test_predictions_stored_in_evaluation_order_are_put_back_in_the_splits(full_run):
     # runs stored before predictions were reordered kept them in the Trainer's length-grouped evaluation order
     import copy
     import importlib.util
     from pathlib import Path
 
-    from hwlib.models import load_tokenizer
-    from hwlib.record import eval_order
-    from hwlib.train import load_splits, tokenize
+    from hwlib.models.encoders import load_tokenizer
+    from hwlib.train.record import eval_order
+    from hwlib.train.inputs import load_splits, tokenize
 
     path = Path(__file__).resolve().parent.parent / "scripts" / "reorder_predictions.py"
     spec = importlib.util.spec_from_file_location("reorder_predictions", path)

@@ -1,0 +1,264 @@
+"""Reading a sweep: one row per candidate run, the dev curves, and what each change of a recipe buys, one at a time
+(the sweep's candidates set against the recipe dev chose).
+
+A sweep crosses settings (``python -m hwlib sweep --vary ...``), so most pairs of its candidates differ in more than
+one setting. ``one_change_table`` keeps the pairs that differ in exactly one, the chosen recipe against each
+neighbour, so that each row reads as "this setting, changed from the chosen value to another, moved dev macro-F1 by
+so much". Pooling and the adapters' pooler count as one change: with mean pooling BERT's pooler is not used, so
+``train_pooler`` has no meaning there (``RunConfig`` resets it). ``budget_row`` adds the one change a sweep does not
+cross: the course's three epochs, read on test after the last, against the sweep's budget (up to 10 epochs, early
+stopping on dev, warm-up, weight decay) at the course's own pooling and learning rate.
+
+Everything here reads stored records; the test scores are shown beside the dev scores but chose nothing.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hwlib.train.config import RunConfig
+from hwlib.analysis.report import TRAINER_DEFAULT_LR
+
+HEAD = ("pooling", "train_pooler")  # one change: what the classifier reads, and whether that layer trains
+
+
+def _label(settings: dict, key: str) -> str:
+    if key == "head":
+        pooling = settings.get("pooling", "cls")
+        return "mean" if pooling == "mean" else "[CLS]" + (" + pooler trains" if settings.get("train_pooler") else "")
+    value = settings.get(key, getattr(RunConfig(), key))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _differences(a: dict, b: dict) -> list[str]:
+    keys = sorted((set(a) | set(b)) - set(HEAD))
+    diff = [k for k in keys if a.get(k) != b.get(k)]
+    if any(a.get(k) != b.get(k) for k in HEAD):
+        diff.append("head")
+    return diff
+
+
+def _by_configuration(records) -> dict:
+    """The records grouped by configuration, the seed aside: ``(dataset, method, settings as sorted pairs)`` ->
+    the records of its seeds."""
+    groups: dict = {}
+    for r in records:
+        c = RunConfig(**r["config"])
+        groups.setdefault((c.dataset, c.method, tuple(sorted(c.settings().items()))), []).append(r)
+    return groups
+
+
+def one_change_table(sweep_records, around: dict | None = None) -> pd.DataFrame:
+    """Per dataset and method (seeds averaged per candidate): the candidate with the best mean dev macro-F1 (the
+    recipe) against every candidate that differs from it in one setting; the change in dev and test macro-F1
+    (points, candidate minus recipe), with the seeds each rests on. ``around`` maps ``(dataset, method)`` to the
+    settings of the candidate to compare against instead (the centre of a one-at-a-time design, which a neighbour
+    may beat on dev: then its row's dev change is positive)."""
+    cands: dict = {}
+    for (dataset, method, settings), recs in _by_configuration(sweep_records).items():
+        cands.setdefault((dataset, method), []).append({
+            "settings": dict(settings), "seeds": len(recs),
+            "dev": 100 * sum(r["selection"]["dev_macro_f1"] for r in recs) / len(recs),
+            "test": 100 * sum(r["metrics"]["macro_f1"] for r in recs) / len(recs)})
+    rows = []
+    for (dataset, method), cs in cands.items():
+        centre = (around or {}).get((dataset, method))
+        if centre is None:
+            best = max(cs, key=lambda c: c["dev"])
+        else:
+            centre = RunConfig(method=method, dataset=dataset, **centre).settings()
+            best = next((c for c in cs if c["settings"] == centre), None)
+            if best is None:
+                continue  # the centre's run is not stored
+        for c in cs:
+            diff = _differences(best["settings"], c["settings"])
+            if len(diff) != 1:
+                continue
+            key = diff[0]
+            rows.append({"dataset": dataset, "method": method, "setting": key,
+                         "recipe": _label(best["settings"], key), "changed to": _label(c["settings"], key),
+                         "dev macro-F1 change": c["dev"] - best["dev"],
+                         "test macro-F1 change": c["test"] - best["test"], "seeds": min(c["seeds"], best["seeds"])})
+    if not rows:
+        return pd.DataFrame({"note": ["no two stored candidates differ in exactly one setting"]})
+    return pd.DataFrame(rows).set_index(["dataset", "method", "setting"]).sort_index()
+
+
+def dev_spread(records) -> dict:
+    """Per ``(dataset, method)``, the standard deviation over seeds of the dev macro-F1 (points) that runs of one
+    configuration chose their epoch by: the seed noise a one-seed dev comparison has to beat."""
+    return {(d, m): float(np.std([100 * r["selection"]["dev_macro_f1"] for r in recs], ddof=1))
+            for (d, m, _), recs in _by_configuration(records).items() if len(recs) > 1}
+
+
+def describe_neighbours(table: pd.DataFrame, spread: dict | None = None) -> str:
+    """Markdown for a ``one_change_table`` read around a centre: per dataset and method, the single changes that beat
+    the centre on dev (which dev would choose instead), or that none does; beside each, the seed-to-seed spread of
+    the centre's dev score (``dev_spread``) where it is known."""
+    if "note" in table.columns:
+        return "No neighbour and its centre are both stored yet."
+    lines = []
+    for (dataset, method), g in table.groupby(level=["dataset", "method"], sort=False):
+        better = g[g["dev macro-F1 change"] > 0]
+        if better.empty:
+            lines.append(f"- `{dataset}`, {method}: no single change beats the carried recipe on dev "
+                         f"({len(g)} tried).")
+            continue
+        sd = (spread or {}).get((dataset, method))
+        noise = f", against a seed-to-seed standard deviation of {sd:.1f} at the carried recipe" if sd else ""
+        for (_, _, setting), row in better.iterrows():
+            lines.append(f"- `{dataset}`, {method}: dev prefers {setting} = {row['changed to']} over the carried "
+                         f"{row['recipe']} (dev {row['dev macro-F1 change']:+.1f} points on one seed{noise}; test "
+                         f"{row['test macro-F1 change']:+.1f}, shown, not used).")
+    return "\n".join(lines)
+
+
+def budget_row(course_records, sweep_records) -> pd.DataFrame:
+    """The training budget, one change: the course's runs (3 epochs, no warm-up or weight decay, the last epoch
+    read on test) against the sweep's candidate at the course's pooling and learning rate, on the seeds both have;
+    test macro-F1 only (the course's runs never saw the dev split)."""
+    rows = []
+    default = RunConfig()
+    for course in course_records:
+        cc = RunConfig(**course["config"])
+        if cc.settings():
+            continue  # only the course's own runs
+        for r in sweep_records:
+            c = RunConfig(**r["config"])
+            lr = c.learning_rate or TRAINER_DEFAULT_LR  # None is the Trainer's default, 5e-5
+            same = (c.dataset, c.method, c.seed, c.pooling, lr, c.train_pooler) == (
+                cc.dataset, cc.method, cc.seed, default.pooling, TRAINER_DEFAULT_LR, default.train_pooler)
+            if same:
+                rows.append({"dataset": c.dataset, "method": c.method, "seed": c.seed,
+                             "course (3 epochs)": 100 * course["metrics"]["macro_f1"],
+                             f"budget ({c.epochs} epochs max, chose {r['selection']['chosen_epoch']:g})":
+                                 100 * r["metrics"]["macro_f1"]})
+    if not rows:
+        return pd.DataFrame({"note": ["no sweep candidate at the course's pooling and learning rate is stored"]})
+    return pd.DataFrame(rows).set_index(["dataset", "method", "seed"])
+
+
+RECIPE_COLUMNS = ["model", "method", "dataset", "seed", "pooling", "learning_rate", "train_pooler", "epochs",
+                  "chosen_epoch", "epochs_run", "dev_macro_f1", "accuracy", "macro_f1", "train_min", "device"]
+
+
+def recipe_frame(records) -> pd.DataFrame:
+    """One row per run with the settings a recipe varies, the test metrics (points), what was chosen on dev and
+    what the run cost (minutes of training on its device)."""
+    rows = []
+    for r in records:
+        c, sel = r["config"], r.get("selection", {})
+        rows.append({
+            "model": c["model"], "method": c["method"], "dataset": c["dataset"], "seed": c["seed"],
+            "pooling": c.get("pooling", "cls"),
+            "learning_rate": c.get("learning_rate") or TRAINER_DEFAULT_LR,
+            "train_pooler": c.get("train_pooler", False), "epochs": c["epochs"],
+            "chosen_epoch": sel.get("chosen_epoch"), "epochs_run": sel.get("epochs_run", len(r["eval_history"])),
+            "dev_macro_f1": 100 * sel["dev_macro_f1"] if "dev_macro_f1" in sel else np.nan,
+            **{m: 100 * r["metrics"][m] for m in ("accuracy", "macro_f1")},
+            "train_min": r["timing"]["train_runtime_s"] / 60, "device": r["provenance"]["device"],
+        })
+    return pd.DataFrame(rows, columns=RECIPE_COLUMNS)
+
+
+def plot_dev_curves(records, label=lambda c: f"{c['method']} {c.get('pooling', 'cls')} lr={c['learning_rate']:g}",
+                    ax=None, floor: float | None = None):
+    """Dev macro-F1 after every epoch, one line per run (runs that chose their epoch on dev); the chosen epoch
+    marked with a dot, the majority floor dashed."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.4), dpi=90)
+    for i, r in enumerate(rec for rec in records if "selection" in rec):
+        ep = [e["epoch"] for e in r["eval_history"]]
+        f1 = [100 * e["macro_f1"] for e in r["eval_history"]]
+        line, = ax.plot(ep, f1, marker=".", ms=3, label=label(r["config"]), color=f"C{i}")
+        ax.plot(r["selection"]["chosen_epoch"], 100 * r["selection"]["dev_macro_f1"], "o", color=line.get_color())
+    if floor is not None:
+        ax.axhline(floor, color="gray", ls="--", lw=1, label="majority floor")
+    ax.set(xlabel="epoch", ylabel="dev macro-F1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return ax
+
+
+def describe_recipes(tuned: pd.DataFrame, course: pd.DataFrame, probe: pd.DataFrame, floors: pd.DataFrame) -> str:
+    """Markdown: per dataset and method, the tuned recipe's test macro-F1 over its seeds beside the course's recipe,
+    the linear probe and the majority floor (``runs_frame`` tables, points)."""
+    lines = []
+    for (dataset, method), g in tuned.groupby(["dataset", "method"], sort=False):
+        f1 = g.macro_f1
+        spread = f" ± {f1.std(ddof=1):.1f}" if len(f1) > 1 else ""
+        c = course[(course.dataset == dataset) & (course.method == method)].macro_f1
+        p = probe[probe.dataset == dataset].macro_f1
+        floor = floors.loc[dataset, "macro_f1"]
+        parts = [f"course's recipe {c.mean():.1f} ({len(c)} seeds)" if len(c) else "no course run stored"]
+        if len(p):
+            parts.append(f"{'above' if f1.mean() > p.mean() else 'below'} the linear probe's {p.mean():.1f}")
+        floor_note = (", every seed at the majority floor" if (abs(f1 - floor) < 0.05).all()
+                      else f"; the floor is {floor:.1f}")
+        lines.append(f"- `{dataset}`, {method}: tuned macro-F1 {f1.mean():.1f}{spread} over {len(f1)} seed(s), "
+                     f"{'; '.join(parts)}{floor_note}.")
+    return "\n".join(lines) if lines else "No run of a chosen recipe is stored yet."
+
+
+def edge_choices(recipes, grids: dict) -> str:
+    """Markdown: the chosen recipes (``experiments.choose_recipes``) whose value of a numeric swept setting is the
+    largest or smallest one the grid tried: there the optimum is not bracketed, and a wider grid may do better."""
+    default = RunConfig()
+    lines = []
+    for r in recipes:
+        for key, values in grids.get(r["method"], {}).items():
+            numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if len(numeric) < 2:
+                continue
+            chosen = r["settings"].get(key, getattr(default, key))
+            side = "largest" if chosen == max(numeric) else "smallest" if chosen == min(numeric) else None
+            if side:
+                lines.append(f"- {r['method']} on `{r['dataset']}`: `{key}` = {chosen:g} is the {side} value the "
+                             f"grid tried ({', '.join(f'{v:g}' for v in sorted(numeric))}), so the best value may lie "
+                             "beyond it; a wider grid would tell.")
+    if not lines:
+        return "Every chosen value lies inside the range its grid tried."
+    return "**Chosen at the edge of the grid:**\n\n" + "\n".join(lines)
+
+
+def budget_limits(records) -> pd.DataFrame:
+    """Per dataset and method, whether the budget or the data stopped the runs that chose their epoch on dev: how many
+    seeds chose the last epoch of the whole budget (still improving on dev when it ran out), the mean chosen epoch
+    and the mean final training loss. A method whose runs end at the budget's last epoch with a higher training loss
+    is still learning when it stops: a gap it shows may shrink with more epochs or a larger step."""
+    rows = []
+    for r in records:
+        sel = r.get("selection") or {}
+        if "chosen_epoch" not in sel:
+            continue
+        c = r["config"]
+        rows.append({"dataset": c["dataset"], "method": c["method"], "seed": c["seed"],
+                     "at budget's end": sel["chosen_epoch"] == c["epochs"],
+                     "chosen_epoch": sel["chosen_epoch"], "budget": c["epochs"],
+                     "final_train_loss": r["final_train_loss"]})
+    if not rows:
+        return pd.DataFrame()
+    g = pd.DataFrame(rows).groupby(["dataset", "method"], sort=False)
+    return pd.DataFrame({"seeds": g.size(), "chose the budget's last epoch": g["at budget's end"].sum(),
+                         "mean chosen epoch": g.chosen_epoch.mean(), "budget (epochs)": g.budget.max(),
+                         "mean final training loss": g.final_train_loss.mean()})
+
+
+def describe_scale(recipes, usual=(1e-4, 5e-4)) -> str:
+    """Markdown: per LoRA recipe chosen on dev (``experiments.choose_recipes``' output), its learning rate set against
+    the scale ``alpha / r`` of the update. Adam's steps are set by the learning rate, not by the size of the gradient,
+    so the update ``(alpha / r) B A`` moves about in proportion to ``learning_rate * alpha / r``: the usual range for
+    LoRA (``usual``, quoted for ``alpha / r`` of 1 to 2) is a range of that product, not of the learning rate alone."""
+    lines = []
+    for r in recipes:
+        if r["method"] != "lora":
+            continue
+        c = RunConfig(method="lora", **r["settings"])
+        scale = c.lora_alpha / c.lora_rank
+        lines.append(f"- `{r['dataset']}`: dev chose learning rate {c.learning_rate:g} at r = {c.lora_rank}, "
+                     f"alpha = {c.lora_alpha:g}, so alpha / r = {scale:g}: the update moves as it would at a learning "
+                     f"rate of {c.learning_rate * scale:.2g} with alpha = r (the usual range: {usual[0]:g} to "
+                     f"{usual[1]:g}).")
+    return "\n".join(lines) if lines else "No LoRA recipe is chosen yet."

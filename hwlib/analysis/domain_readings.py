@@ -1,0 +1,289 @@
+"""The domain-pretraining experiment's readings: the pretrainings' held-out MLM losses (tables, curves), each arm's
+effect paired by seed with the book's one interval rule (``effects``), the verdict on the report's SciBERT claim
+(``assess``, ``verdict``), the effect across tasks, and the figures. The experiment itself (arms, settings,
+collecting the runs) is ``hwlib.analysis.domain``."""
+from __future__ import annotations
+
+import textwrap
+
+import pandas as pd
+
+from hwlib.analysis.intervals import fmt, fmt_row
+from hwlib.analysis.paired import paired_difference
+from hwlib.analysis.power import how_far
+
+
+def _losses_by_domain(record) -> dict:
+    """A pretraining's held-out MLM loss before and after, by task: its own dev text first, then the others'."""
+    return {record["config"]["dataset"]: record["heldout_mlm_loss"]} | record.get("heldout_other_domains", {})
+
+
+def heldout_table(records) -> pd.DataFrame:
+    """One row per pretraining: the text it read (texts, tokens, epochs), what it cost, and the held-out MLM loss
+    (fixed masking) on the dev text of its own domain and of the others, before and after."""
+    rows = []
+    for r in records:
+        c = r["config"]
+        row = {"encoder": r["name"], "pretrained on": c["dataset"], "texts": r["data"]["train_texts"],
+               "tokens": r["data"].get("train_tokens"), "epochs": c["epochs"],
+               "train_min": r["timing"]["wall_s"] / 60, "device": r["provenance"]["device"]}
+        for d, v in _losses_by_domain(r).items():
+            row |= {f"{d} before": v["before"], f"{d} after": v["after"]}
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("encoder") if rows else pd.DataFrame()
+
+
+def loss_on(records, dataset: str) -> pd.DataFrame:
+    """The held-out MLM loss on ``dataset``'s dev text before and after each pretraining (whatever text it read)."""
+    rows = []
+    for r in records:
+        v = _losses_by_domain(r).get(dataset)
+        if v is not None:
+            rows.append({"encoder": r["name"], "pretrained on": r["config"]["dataset"], "before": v["before"],
+                         "after": v["after"], "change": v["after"] - v["before"]})
+    return pd.DataFrame(rows).set_index("encoder") if rows else pd.DataFrame()
+
+
+def plot_heldout_curves(records, ax=None):
+    """The held-out MLM loss on each pretraining's own dev text after every epoch (epoch 0: before)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
+    for r in records:
+        curve = r["heldout_curve"]
+        ax.plot([p["epoch"] for p in curve], [p["loss"] for p in curve], marker="o", ms=3,
+                label=f"{r['name']} (on {r['config']['dataset']} dev text)")
+    ax.set(xlabel="epoch of pretraining", ylabel="held-out MLM loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def effects(frame: pd.DataFrame, arms: dict, base: str, control: str | None = None,
+            col: str = "macro_f1", also=()) -> pd.DataFrame:
+    """Each arm minus ``base`` (and, when ``control`` is given, every other pretrained arm minus the control, then the
+    ``(arm, minus)`` pairs in ``also``), paired by seed, with a 95 % Student-t interval; ``frame`` is
+    ``report.runs_frame`` of all arms' runs, ``arms`` label -> model."""
+    by = {label: frame[frame.model == model] for label, model in arms.items()}
+    pairs = [(label, base) for label in arms if label != base]
+    if control is not None:
+        pairs += [(label, control) for label in arms if label not in (base, control)]
+    pairs += [tuple(p) for p in also if tuple(p) not in pairs]
+    rows = [{"arm": a, "minus": b, **paired_difference(by[a], by[b], col)} for a, b in pairs
+            if set(by[a].seed) & set(by[b].seed)]
+    return pd.DataFrame(rows)
+
+
+def _interval(mean: float, low: float, high: float, pairs) -> str:
+    """``+m (+l to +h)`` (``hwlib.analysis.intervals.fmt``), the interval left out where it would rest on one seed."""
+    return fmt(mean, low, high) if pairs > 1 else fmt(mean)
+
+
+
+
+def assess(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None,
+           task: str = "ACL-ARC") -> dict:
+    """What the paired effects (``effects``) show: ``helps`` (TAPT minus base: an interval above 0, over more than one
+    seed), ``domain`` (TAPT minus the control above 0; ``None`` without a control arm), and ``claim``, in words: on
+    ACL-ARC the verdict on the report's reading of its SciBERT result, elsewhere what the effect says about ``task``.
+    ``None`` if no seed has both TAPT and base stored."""
+    t = effects_table.set_index(["arm", "minus"]) if not effects_table.empty else effects_table
+    if (tapt, base) not in t.index:
+        return None
+    e = t.loc[(tapt, base)]
+    helps = bool(e["pairs"] > 1 and e["low"] > 0)
+    domain = None
+    if control is not None and (tapt, control) in t.index:
+        d = t.loc[(tapt, control)]
+        domain = bool(d["pairs"] > 1 and d["low"] > 0)
+    if helps and domain:
+        claim = (f"supported here: pretraining on text of the task's domain improves {task}, and more than the same "
+                 "amount of out-of-domain pretraining does")
+    elif helps and domain is None:
+        claim = "supported in part: the gain is measured, but without the control it may be more pretraining, not the domain"
+    elif helps:
+        claim = "not attributable to the domain here: TAPT helps, but the out-of-domain control is not shown to help less"
+    else:
+        claim = (f"not shown by these seeds: the interval of TAPT's effect on {task} contains zero, so more seeds (or "
+                 "more pretraining) are needed to tell")
+    return {"helps": helps, "domain": domain, "claim": claim, "effect": e,
+            "control_effect": t.loc[(control, base)] if control is not None and (control, base) in t.index else None,
+            "over_control": t.loc[(tapt, control)] if domain is not None else None}
+
+
+def verdict(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None, target: float = 3.0,
+            task: str = "acl_sup") -> str:
+    """Markdown: what the paired effects say about domain pretraining on ``task`` (``assess``), and on ACL-ARC about
+    the report's claim that SciBERT's scientific pretraining is what puts it ahead there. An interval that contains 0
+    does not tell the arms apart; only a gain over the control is credited to the domain."""
+    a = assess(effects_table, tapt, base, control, task="ACL-ARC" if task == "acl_sup" else f"`{task}`")
+    if a is None:
+        return "Not measured yet: no seed has both the TAPT arm and the base model stored."
+    e = a["effect"]
+    lines = [f"- **{tapt}** minus **{base}**: {fmt_row(e)} macro-F1 points (95 % interval)."]
+    if a["helps"]:
+        met = e["mean"] >= target
+        lines.append(f"  The gain is above zero, {'and meets' if met else 'but below'} the target of +{target:g}.")
+    else:
+        lines.append("  The interval contains zero (or rests on one seed): these seeds do not show a gain. "
+                     + how_far(e, target))
+    if a["control_effect"] is not None:
+        lines.append(f"- **{control}** minus **{base}**: {fmt_row(a['control_effect'])}.")
+    if a["over_control"] is not None:
+        lines.append(f"- **{tapt}** minus **{control}**: {fmt_row(a['over_control'])}: "
+                     + ("the task's own text beats as much pretraining on another domain, so the domain matters."
+                        if a["domain"] else "the seeds do not tell the task's own text from the other domain's. "
+                        + how_far(a["over_control"], target)))
+    said = {(tapt, base), (control, base), (tapt, control)}
+    for _, row in effects_table.iterrows():
+        if (row["arm"], row["minus"]) not in said:
+            shown = row["pairs"] > 1 and (row["low"] > 0 or row["high"] < 0)
+            lines.append(f"- **{row['arm']}** minus **{row['minus']}**: {fmt_row(row)}"
+                         + (": different from zero." if shown else ": the interval contains zero."))
+    if task == "acl_sup":
+        lines.append(f"- The report's reading of its SciBERT result (scientific pretraining is why SciBERT leads on "
+                     f"ACL-ARC), tested as the same effect in MiniLM: **{a['claim']}**. This measures task-adaptive "
+                     "pretraining of a small model on a few thousand sentences, not SciBERT itself.")
+    else:
+        lines.append(f"- Domain pretraining on `{task}`: **{a['claim']}**.")
+    return "\n".join(lines)
+
+
+def _seeds(n) -> str:
+    return f"{n:g} seed" + ("" if n == 1 else "s")
+
+
+def _reading(a: dict | None) -> str:
+    """``assess``'s answer in a few words, for a table."""
+    if a is None:
+        return "not measured"
+    if a["effect"]["pairs"] < 2:
+        return "one seed, no interval"
+    if not a["helps"]:
+        return "no gain shown"
+    return {True: "gain, credited to the domain", False: "gain, not credited to the domain",
+            None: "gain (no control)"}[a["domain"]]
+
+
+def across_tasks(per_task: dict, base: str, records) -> pd.DataFrame:
+    """One row per task: the paired TAPT effects (``effects``) and the held-out MLM loss on the task's dev text before
+    and after its TAPT pretraining. ``per_task`` maps a task to its experiment (``arms``, ``tapt``, ``control``) with
+    its ``effects`` table; ``records`` are the pretraining records (``pretrain_records``)."""
+    nan = float("nan")
+    by_name = {r["name"]: r for r in records}
+    rows = []
+    for task, spec in per_task.items():
+        a = assess(spec["effects"], spec["tapt"], base, spec["control"], task=task)
+        row = {"task": task, "TAPT arm": spec["tapt"], "seeds": int(a["effect"]["pairs"]) if a else 0}
+        for key, label in (("effect", "TAPT - base"), ("over_control", "TAPT - control")):
+            e = a[key] if a is not None and a[key] is not None else {"mean": nan, "low": nan, "high": nan}
+            row |= {label: e["mean"], f"{label} low": e["low"], f"{label} high": e["high"]}
+        pretrained = by_name.get(spec["arms"][spec["tapt"]])
+        loss = _losses_by_domain(pretrained).get(task) if pretrained else None
+        row |= {"MLM loss before": loss["before"] if loss else nan, "MLM loss after": loss["after"] if loss else nan,
+                "reading": _reading(a)}
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("task") if rows else pd.DataFrame()
+
+
+def describe_across_tasks(table: pd.DataFrame) -> str:
+    """Markdown: one line per task of ``across_tasks``: TAPT's effect and, where there is a control, its effect over
+    the control, each with its interval, and the reading."""
+    def span(row, label):
+        if pd.isna(row[label]):
+            return None
+        return _interval(row[label], row[f"{label} low"], row[f"{label} high"], row["seeds"])
+
+    lines = []
+    for task, row in table.iterrows():
+        if row["reading"] == "not measured":
+            lines.append(f"- `{task}`: not measured yet (no seed has both arms stored).")
+            continue
+        over = span(row, "TAPT - control")
+        lines.append(f"- `{task}` ({_seeds(row['seeds'])}): TAPT minus MiniLM {span(row, 'TAPT - base')} macro-F1"
+                     + (f", minus the control {over}" if over else "") + f": **{row['reading']}**.")
+    return "\n".join(lines)
+
+
+def plot_across_tasks(table: pd.DataFrame, ax=None):
+    """``across_tasks``'s effects as points with their 95 % intervals, one row per task: TAPT minus MiniLM, and TAPT
+    minus the control where the task has one; the line at 0 is "no effect"."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 2.6), dpi=90)
+    for i, (label, dy) in enumerate((("TAPT - base", -0.12), ("TAPT - control", 0.12))):
+        t = table.dropna(subset=[label])
+        y = [list(table.index).index(task) + dy for task in t.index]
+        ax.errorbar(t[label], y, xerr=[t[label] - t[label + " low"], t[label + " high"] - t[label]], fmt="o",
+                    color=f"C{i}", capsize=3, label=label.replace("base", "MiniLM"))
+    ax.axvline(0, color="gray", lw=1)
+    ax.set_yticks(range(len(table)), [f"{t} ({_seeds(n)})" for t, n in table.seeds.items()], fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlabel="test macro-F1 difference, paired by seed (points, 95 % interval)")
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def describe_pretraining(records) -> str:
+    """Markdown: per pretraining, the held-out MLM loss on its own dev text before and after, and the epoch where it
+    was lowest: at the budget's last epoch the loss was still falling, so more epochs would probably lower it more."""
+    lines = []
+    for r in records:
+        curve = r["heldout_curve"]
+        best = min(curve, key=lambda p: p["loss"])
+        last = curve[-1]["epoch"]
+        trend = ("still falling at the last epoch: the budget, not the loss, stopped it" if best["epoch"] == last
+                 else f"lowest after epoch {best['epoch']} of {last}")
+        lines.append(f"- `{r['name']}` ({r['data']['train_texts']} texts of `{r['config']['dataset']}`, "
+                     f"{r['config']['epochs']} epochs, {r['timing']['wall_s'] / 60:.0f} min on "
+                     f"{r['provenance']['device']}): held-out MLM loss {curve[0]['loss']:.2f} -> {curve[-1]['loss']:.2f}, "
+                     f"{trend}.")
+    return "\n".join(lines) if lines else "No pretraining is stored yet."
+
+
+def plot_paired(frame: pd.DataFrame, arms: dict, col: str = "macro_f1", ax=None, floor: float | None = None):
+    """One line per seed across the arms (the same seed: the same data order and head), the arms' means as bars."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
+    labels = [a for a, m in arms.items() if (frame.model == m).any()]
+    table = pd.DataFrame({a: frame[frame.model == arms[a]].set_index("seed")[col] for a in labels})
+    ax.bar(range(len(labels)), table.mean(), color=[f"C{i}" for i in range(len(labels))], alpha=0.35)
+    shades = plt.cm.Greys([0.45 + 0.5 * i / max(len(table) - 1, 1) for i in range(len(table))])
+    for (seed, row), shade in zip(table.iterrows(), shades):
+        ax.plot(range(len(labels)), row.values, ".-", color=shade, lw=0.9, ms=4, label=f"seed {seed}")
+    if floor is not None:
+        ax.axhline(floor, color="gray", ls="--", lw=1, label="majority floor")
+    ax.legend(fontsize=7, loc="lower left", ncol=2)
+    ax.set_xticks(range(len(labels)), [textwrap.fill(a, 16) for a in labels], fontsize=8)
+    ax.set(ylabel=f"test {col.replace('_', '-')} (%)")
+    ax.grid(alpha=0.3, axis="y")
+    return ax
+
+
+def show_task(done: dict, base: str) -> list:
+    """What the chapter shows of one further task (``domain.collect_task``'s result): a heading with where its
+    settings come from and what is stored, the runs still missing, the held-out losses, the arms' scores and the
+    verdict; a list of Markdown and tables, for ``display(*...)``."""
+    from IPython.display import Markdown
+
+    from hwlib.analysis.report import summary
+    from hwlib.runs.grids import missing_note
+
+    task, spec, runs = done["task"], done["spec"], done["runs"]
+    have, pre = len(done["records"]), done["pre"]
+    out = [Markdown(f"### `{task}`\n\nFine-tuning: {done['source']}. {have} of {have + len(done['missing'])} runs "
+                    f"available; pretrained: {len(pre)} of {len(pre) + len(done['pre_missing'])}."),
+           Markdown(missing_note(done["missing"]))]
+    out += [Markdown(f"Not pretrained yet: `{name}` (`python -m hwlib pretrain --model {name}`).")
+            for name in done["pre_missing"]]
+    if pre:
+        out.append(loss_on(pre, task))
+    if not runs.empty:
+        out += [summary(runs, by=("arm",), cols=["accuracy", "macro_f1"]),
+                Markdown(verdict(done["effects"], spec["tapt"], base, spec["control"], task=task))]
+    return out

@@ -1,0 +1,1 @@
+"""Speed: FLOPs and the machine's matmul peak (``flops``), and the benchmarks' timing helpers (``bench``)."""
