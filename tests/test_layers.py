@@ -127,3 +127,15 @@ def test_the_checks_catch_what_they_are_for():
 def test_module_is_short(name):
     lines = len(MODULES[name].read_text().splitlines())
     assert lines <= MAX_LINES, f"{MODULES[name]} has {lines} lines (at most {MAX_LINES}: split it by job)"
+
+
+def test_the_paths_readers_use_still_import():
+    """The names a reader imports from the packages, wherever in a package they live."""
+    from hwlib.data import get_dataset
+    from hwlib.memory import Encoder, evaluate, training_memory
+    from hwlib.models import load_model
+    from hwlib.train import RunConfig
+
+    assert RunConfig().method == "full" and callable(get_dataset) and callable(load_model)
+    tiny = Encoder(layers=2, hidden=8, heads=2, vocab=10, ffn=32)
+    assert evaluate(training_memory(tiny), b=2, s=4)["total"] > 0

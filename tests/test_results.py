@@ -152,3 +152,26 @@ def test_run_files_have_portable_names_for_every_model_name(tmp_path):
         name = store.path(RunConfig(model=model), DATA).name
         assert not set(name) & set('/:\\*?"<>|'), name  # a checkout on Windows cannot hold these
     assert store.path(RunConfig(model="minilm+tapt:acl_sup:e5"), DATA).name.startswith("minilm+tapt_acl_sup_e5__")
+
+
+@pytest.mark.parametrize("kind", ["pretraining record", "recipe file", "benchmark summary", "GPU memory measurements"])
+def test_every_kind_the_store_keeps_reports_a_bad_file_the_same_way(results_dir, kind):
+    """Pretrainings, recipes, bench summaries and memory measurements: one checked read (``hwlib.files.read_json``),
+    one error naming the file and how to recover, for a cut file and for a file without the fields."""
+    from hwlib.models.tapt import parse
+    from hwlib.store import pretrainings, recipes, summaries
+
+    cfg = parse("minilm+tapt:acl_sup:e5")
+    where, read = {"pretraining record": (pretrainings.path(cfg), lambda: pretrainings.get(cfg)),
+                   "recipe file": (recipes.path("tuned"), lambda: recipes.read("tuned")),
+                   "benchmark summary": (summaries.bench_path("threads"), lambda: summaries.load_bench("threads")),
+                   "GPU memory measurements": (summaries.memory_path(), summaries.load_memory)}[kind]
+    assert read() is None  # nothing stored: nothing to load, no error
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.write_text('{"cut')
+    with pytest.raises(StoreError, match=re.escape(f"{kind} {where} is not valid JSON")) as err:
+        read()
+    assert f"Remove {where}" in str(err.value)
+    where.write_text("{}")
+    with pytest.raises(StoreError, match=re.escape(f"{kind} {where} lacks the field(s)")):
+        read()
