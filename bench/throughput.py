@@ -13,7 +13,7 @@ Set-ups, all fine-tuning MiniLM on ACL-ARC's training set with the Trainer's Ada
 * ``pad128``       the common homework set-up: ``padding="max_length"``, max_length 128, random batches of 16
 * ``pad512``       the same at max_length 512
 
-For each set-up the epoch's batches are drawn by that set-up's own sampler (``hwlib.speed.bench.epoch_plan``); ``--steps``
+For each set-up the epoch's batches are drawn by that set-up's own sampler (``bench.epoch_plan``); ``--steps``
 of them, spread evenly over the epoch's batch sizes, are timed as real ``Trainer`` optimizer steps (the fastest of
 ``--repeats`` runs), in rounds that alternate between set-ups (so the noise of a shared machine falls on all of them
 alike). Epoch time = batches x mean step time + data loading. Ratios are examples per second over the same epoch of

@@ -10,7 +10,6 @@ import torch
 
 from hwlib.models.adapters import adapter_parameter_count, count_parameters
 from hwlib.train.config import RunConfig
-from hwlib.models import lora
 from hwlib.models.lora import TARGETS, add_lora, lora_parameter_count
 from hwlib.models.encoders import load_model
 from hwlib.train.finetune import build_trainer

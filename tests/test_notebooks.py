@@ -203,7 +203,7 @@ def test_the_tapt_chapter_defaults_are_the_arms_the_claims_chapter_reads():
     for node in ast.parse("".join(params["source"])).body:
         if isinstance(node, ast.Assign):
             values[node.targets[0].id] = ast.literal_eval(node.value)
-    # arms=None: the chapter runs hwlib.analysis.domain.EXPERIMENTS[dataset], whose ACL-ARC arms the claims chapter reads
+    # arms=None: the chapter runs domain.EXPERIMENTS[dataset], whose ACL-ARC arms the claims chapter reads
     assert values["arms"] is None and E.resolve_datasets(values["dataset"]) == ["acl_sup"]
     assert domain.EXPERIMENTS["acl_sup"]["arms"] == domain.ARMS and values["base"] == domain.BASE
     assert (domain.EXPERIMENTS["acl_sup"]["tapt"], domain.EXPERIMENTS["acl_sup"]["control"]) == (domain.TAPT,

@@ -1,8 +1,9 @@
 """Task-adaptive pretraining: names, a real (tiny) MLM pretraining that lowers the held-out loss, the saved encoder
 that fine-tuning loads, resuming after an interruption, and clear errors.
 
-Arithmetic: ``hwlib.train.pretrain`` trains in fp32 on every machine (it has no precision setting and no autocast), and the
-masked-only head is compared with the stock head in direct fp32 calls, so ``precision="auto"`` decides nothing here."""
+Arithmetic: ``hwlib.train.pretrain`` trains in fp32 on every machine (it has no precision setting and no autocast),
+and the masked-only head is compared with the stock head in direct fp32 calls, so ``precision="auto"`` decides
+nothing here."""
 import json
 import subprocess
 import sys

@@ -3,7 +3,7 @@
 A claim whose measurement rests on an arm that sits at the majority-class floor in every seed is *not testable here*:
 such an arm learned the label frequencies and nothing else, so its gap says nothing about the method. A numeric claim
 ("adapters lose about 4 points") *holds* when the claimed value lies inside our measurement's
-interval, the book's one rule for a paired comparison (``hwlib.analysis.intervals.paired_t``: the mean over paired seeds with
+interval, the book's one rule for a paired comparison (``intervals.paired_t``: the mean over paired seeds with
 its 95 % Student-t interval), and *does not hold* when it lies outside. An ordering claim holds when it holds for the
 mean of every model we ran. Claims about models this machine cannot run are marked as such, with published figures beside.
 """
@@ -105,7 +105,7 @@ def check_claims(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
 
 def check_domain_claim(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None) -> pd.DataFrame:
     """The SciBERT claim, measured as its mechanism: MiniLM with and without task-adaptive pretraining on ACL-ARC's
-    text, and with the same pretraining on another domain's (``hwlib.analysis.domain_readings.effects``; the TAPT chapter's runs)."""
+    text, and with the same pretraining on another domain's (``domain_readings.effects``; the TAPT chapter's runs)."""
     from hwlib.analysis.domain_readings import assess
 
     claim = "SciBERT ahead on ACL-ARC because of its scientific pretraining (measured as TAPT of MiniLM)"

@@ -46,8 +46,8 @@ def experiment(task: str) -> dict:
     """The arms, TAPT arm, control and further paired comparisons (``also``: (arm, minus) pairs) of ``task``'s
     experiment in ``EXPERIMENTS`` (a copy), or a clear error."""
     if task not in EXPERIMENTS:
-        raise ValueError(f"no TAPT experiment for {task!r} in hwlib.analysis.domain.EXPERIMENTS (it has {list(EXPERIMENTS)}): "
-                         "give its arms, tapt and control")
+        raise ValueError(f"no TAPT experiment for {task!r} in hwlib.analysis.domain.EXPERIMENTS "
+                         f"(it has {list(EXPERIMENTS)}): give its arms, tapt and control")
     e = EXPERIMENTS[task]
     return {"arms": dict(e["arms"]), "tapt": e["tapt"], "control": e["control"], "also": list(e.get("also", []))}
 

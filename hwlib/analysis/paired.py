@@ -17,7 +17,7 @@ from hwlib.analysis.report import runs_frame
 def paired_check(a: pd.DataFrame, b: pd.DataFrame, names=("grouped", "random"),
                  cols=("accuracy", "macro_f1")) -> pd.DataFrame:
     """Arm ``a`` minus arm ``b``, per seed present in both (points), with the mean and std over the seeds, and for
-    the differences the book's 95 % interval (``hwlib.analysis.intervals.paired_t``) in the rows ``95 % low`` and ``high``."""
+    the differences the book's 95 % interval (``intervals.paired_t``) in the rows ``95 % low`` and ``high``."""
     seeds = sorted(set(a.seed) & set(b.seed))
     if not seeds:
         return pd.DataFrame({"note": [f"no seed has both a {names[0]} and a {names[1]} run stored"]})
@@ -67,7 +67,7 @@ def precision_checks(datasets, seeds, model="minilm", **settings) -> pd.DataFram
 
 def paired_difference(a: pd.DataFrame, b: pd.DataFrame, col: str = "macro_f1", level: float = 0.95) -> dict:
     """``a - b`` over the seeds both have (same seed, same data order and head initialisation) in the same arithmetic
-    on the same kind of device (``pairable_seeds``), by the book's one rule (``hwlib.analysis.intervals.paired_t``): mean,
+    on the same kind of device (``pairable_seeds``), by the book's one rule (``intervals.paired_t``): mean,
     standard deviation, number of pairs and the Student-t interval."""
     seeds = pairable_seeds(a, b)
     return paired_t(a.set_index("seed").loc[seeds, col] - b.set_index("seed").loc[seeds, col], level)

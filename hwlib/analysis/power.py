@@ -1,4 +1,4 @@
-"""How many seeds would decide? The book's interval (``hwlib.analysis.intervals``) at the spreads the stored runs measured.
+"""How many seeds would decide? The book's interval (``intervals``) at the spreads the stored runs measured.
 
 For a paired comparison whose per-seed differences have standard deviation ``sd``, the 95 % interval's half-width
 after ``n`` seeds is ``t_{0.975, n-1} sd / sqrt(n)``. An effect of size ``e`` is *shown* (its interval excludes zero)
@@ -17,7 +17,7 @@ from hwlib.analysis.intervals import half_width, seeds_for
 
 
 def plan(effects: dict, target: float = 3.0) -> pd.DataFrame:
-    """One row per comparison of ``effects`` (task -> a ``hwlib.analysis.domain_readings.effects`` table): the seeds, the mean and the
+    """One row per comparison of ``effects`` (task -> a ``domain_readings.effects`` table): the seeds, the mean and the
     standard deviation of the paired differences (``sd``), the half-width now (``± now``), the seeds an effect of
     ``target`` points needs, and the seeds the measured mean needs (``None``: more than 1,000)."""
     rows = []

@@ -2,7 +2,7 @@
 a table, summaries over seeds, the adapter gap, the majority floor, loss curves and metric bars.
 
 The records come from ``hwlib.runs.collect``; nothing here trains or invents a number. Paired checks of one
-setting (batching, precision) are in ``hwlib.analysis.paired``, what runs cost in ``hwlib.analysis.costs``, and the reading of a sweep
+setting (batching, precision) are in ``paired``, what runs cost in ``costs``, and the reading of a sweep
 in ``hwlib.analysis.ablation``.
 """
 from __future__ import annotations
@@ -68,7 +68,7 @@ def adapter_gap(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
     """Per dataset: full fine-tuning minus adapters (points, and training loss), with the spread over seeds.
 
     Seeds are paired (same seed, same data order), so the gap's spread is the std of the per-seed differences, and
-    its 95 % interval the book's one rule (``hwlib.analysis.intervals.paired_t``: ``*_gap_low``, ``*_gap_high``). The
+    its 95 % interval the book's one rule (``intervals.paired_t``: ``*_gap_low``, ``*_gap_high``). The
     epoch-time and peak-memory ratios use only the pairs whose two runs were made on the same device with the same
     number of torch threads (``same_device_pairs``): a run with two threads and one with one do not compare.
     """
@@ -278,7 +278,7 @@ def describe_floor(df: pd.DataFrame) -> str:
 
 def gap_table(frames: dict, model="minilm") -> pd.DataFrame:
     """One row per dataset, one column per labelled frame of full + adapter runs: the paired accuracy and macro-F1
-    gaps (full minus adapters, the mean over seeds and its 95 % interval: ``hwlib.analysis.intervals``), or why there is none
+    gaps (full minus adapters, the mean over seeds and its 95 % interval: ``intervals``), or why there is none
     (an arm at the majority floor)."""
     out = {}
     for label, df in frames.items():

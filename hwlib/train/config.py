@@ -112,7 +112,8 @@ class RunConfig:
     train_layernorm: bool = setting(False, "adapters only: the encoder's LayerNorms train too (as Houlsby et al.)",
                                     only=("adapter",))
     precision: str = setting("auto", "auto: bf16 (or fp16) autocast on a GPU; on a CPU, bf16 autocast where the CPU "
-                             "has native bf16 and a timed bf16 matmul is >= 1.3x fp32's (hwlib.machine.precision), else fp32; "
+                             "has native bf16 and a timed bf16 matmul is >= 1.3x fp32's "
+                             "(hwlib.machine.precision), else fp32; "
                              "$HWLIB_AUTO_PRECISION=bf16|fp32 forces auto's decision on any machine",
                              choices=PRECISIONS,
                              only=TRAINED)

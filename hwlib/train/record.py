@@ -106,7 +106,7 @@ def build(config, trainer, train_out, tok, *, timer, memory: PeakMemory, started
 
 
 def _predictions(trainer, evals: list, tested_once: bool, selection: dict | None, tok) -> dict | None:
-    """The per-example predictions of the evaluations the record reports (``hwlib.train.predictions``), in the split's own
+    """The per-example predictions of the evaluations the record reports (``predictions``), in the split's own
     order: the test split's (the last evaluation), and for a run that chose its epoch on dev, the dev split's at the
     chosen epoch. ``None`` where the Trainer's ``compute_metrics`` did not keep them, or where they cannot be put
     back in the split's order (checked against the split's labels)."""
