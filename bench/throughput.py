@@ -165,7 +165,7 @@ def accuracy_check(seeds, dataset="acl_sup", compare="batching", log=print):
     fp32 arm is the stored default run (``precision="auto"``) where that one trained in fp32, as its record says;
     elsewhere (a CPU on which ``auto`` picks bf16) it is a run with ``precision="fp32"``.
     """
-    from hwlib.runs.run import run
+    from hwlib.runs.load_or_train import run
 
     out = []
     for seed in seeds:

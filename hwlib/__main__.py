@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         return 2
     from hwlib.data import DataError
     from hwlib.files import StoreError
-    from hwlib.runs.run import run_all
+    from hwlib.runs.load_or_train import run_all
 
     try:
         records = run_all(configs_, jobs=getattr(ns, "jobs", 1), retrain=ns.retrain, progress=not ns.no_progress)

@@ -139,3 +139,16 @@ def test_the_paths_readers_use_still_import():
     assert RunConfig().method == "full" and callable(get_dataset) and callable(load_model)
     tiny = Encoder(layers=2, hidden=8, heads=2, vocab=10, ffn=32)
     assert evaluate(training_memory(tiny), b=2, s=4)["total"] > 0
+
+
+@pytest.mark.parametrize("package", sorted({m for m, p in MODULES.items() if p.name == "__init__.py"}))
+def test_no_package_name_hides_one_of_its_modules(package):
+    """A package that re-exports ``x`` from a module must not have a module ``x``: ``package.x`` would be the
+    function, and patching or importing ``package.x.y`` would reach the wrong object."""
+    import importlib
+
+    pkg = importlib.import_module(package)
+    hidden = [m for m in MODULES if m.rpartition(".")[0] == package and m != package
+              and getattr(pkg, m.rpartition(".")[2], pkg) is not pkg
+              and not isinstance(getattr(pkg, m.rpartition(".")[2]), type(pkg))]
+    assert not hidden, f"{package} re-exports names that hide its modules: {hidden}"

@@ -15,7 +15,7 @@ from hwlib.train.config import RunConfig
 from hwlib.models.heads import MeanPooler, balanced_class_weights, use_mean_pooling, weighted_cross_entropy
 from hwlib.models.encoders import load_model
 from hwlib.train.finetune import build_trainer, finetune
-from hwlib.runs.run import run
+from hwlib.runs.load_or_train import run
 
 pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
 

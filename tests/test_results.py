@@ -12,7 +12,7 @@ from hwlib.train.config import RunConfig
 from hwlib.data import fingerprint
 from hwlib.store.runs import REQUIRED, ResultStore, config_key
 from hwlib.files import StoreError
-from hwlib.runs.run import run
+from hwlib.runs.load_or_train import run
 
 DATA = {"files": {"semeval14_restaurant/test.json": "a" * 32, "semeval14_restaurant/train.json": "b" * 32},
         "modified": []}

@@ -14,7 +14,7 @@ import torch
 from hwlib.store.runs import ResultStore
 from hwlib.train.config import RunConfig
 from hwlib.train.finetune import build_trainer, finetune
-from hwlib.runs.run import run
+from hwlib.runs.load_or_train import run
 
 pytestmark = pytest.mark.numerics  # CI runs this file once with each forced precision decision
 
@@ -150,7 +150,7 @@ def test_run_reuses_a_stored_run_and_trains_only_when_allowed(results_dir, monke
     def must_not_train(*a, **k):
         raise AssertionError("trained although not allowed to")
 
-    monkeypatch.setattr("hwlib.runs.run.finetune", must_not_train)
+    monkeypatch.setattr("hwlib.runs.load_or_train.finetune", must_not_train)
     assert run(cfg, store=store, train=False) is None  # missing and not allowed to train: nothing happens
     store.put(cfg, {**{k: {} for k in REQUIRED}, "metrics": {"accuracy": 0.123}}, fingerprint(cfg.dataset))
     lines = []

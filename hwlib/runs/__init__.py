@@ -6,7 +6,7 @@ from hwlib.runs.grids import (  # noqa: F401
     book_configs, collect, grid_commands, missing_note, precision_configs, resolve_datasets, task2_configs,
     task3_configs, task3_plan, train_missing_default, validate,
 )
-from hwlib.runs.run import run, run_all  # noqa: F401
+from hwlib.runs.load_or_train import run, run_all  # noqa: F401
 from hwlib.runs.sweeps import (  # noqa: F401
     choose_recipes, neighbour_configs, parse_vary, recipe_configs, sweep_configs, transferred_configs, tuned_configs,
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from hwlib.data import DATASET_NAMES
-from hwlib.runs.run import run
+from hwlib.runs.load_or_train import run
 from hwlib.train import config as C
 from hwlib.train.config import RunConfig
 
