@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 from hwlib.files import cache_root, write_json_atomic
-from hwlib.machine.flags import cpu_flags
+from hwlib.machine.flags import cpu_flags, cpu_name
 
 BF16_MIN_SPEEDUP = 1.3  # bf16 matmul over fp32 matmul that a bf16 choice needs (see the module docstring)
 SHAPE = (1024, 384, 1536)  # (tokens, H, 4H): the feed-forward matmul of a MiniLM batch of 16 x 64 tokens
@@ -49,18 +48,6 @@ def forced() -> str | None:
         raise ValueError(f"{FORCE_ENV}={value!r}: must be one of {', '.join(FORCEABLE)} "
                          f"(or unset, to let precision='auto' measure this machine)")
     return value
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux ``/proc/cpuinfo``), else what ``platform`` reports."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def bf16_capability() -> dict:
