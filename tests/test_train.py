@@ -171,7 +171,7 @@ def test_record_keeps_the_data_it_was_trained_on(full_run):
 @pytest.mark.parametrize(
     "field, value",
     [("method", "prompt"), ("dataset", "acl_sp"), ("epochs", 0), ("adapter_size", 0), ("batch_size", -1),
-     ("learning_rate", -1e-3), ("learning_rate", 2.0), ("precision", "int8"), ("max_train_samples", 0),
+     ("learning_rate", -1e-3), ("learning_rate", 2.0), ("precision", "int8"), ("max_train_samples", 0), ("stratified_train_samples", 1),
      ("group_by_length", "no"), ("seed", True)],
 )
 def test_bad_config_is_refused_naming_the_value(field, value):
@@ -244,3 +244,21 @@ def test_predictions_stored_in_evaluation_order_are_put_back_in_the_splits(full_
         old["predictions"]["test"][key] = [full_run["predictions"]["test"][key][i] for i in order]
     assert script.reorder(old) == "test: reordered" and old["predictions"] == full_run["predictions"]
     assert script.reorder(old) == "test: in order"
+
+
+def test_a_stratified_sample_keeps_the_class_shares_and_is_drawn_anew_with_each_seed():
+    from collections import Counter
+
+    from hwlib.train.inputs import load_splits
+
+    cfg = RunConfig(dataset="restaurant_sup", select_on_dev=True, stratified_train_samples=1688)
+    whole = Counter(load_splits(cfg.replace(stratified_train_samples=None), "[SEP]")["train"]["label"])
+    one, two = (load_splits(cfg.replace(seed=s), "[SEP]")["train"] for s in (1, 2))
+    assert len(one) == len(two) == 1688
+    shares = Counter(one["label"])
+    n = sum(whole.values())
+    assert all(abs(shares[c] - 1688 * k / n) <= 1 for c, k in whole.items())  # proportional to within one example
+    assert one["text"] != two["text"]  # another seed, another draw
+    assert load_splits(cfg, "[SEP]")["train"]["text"] == one["text"]  # the same seed, the same draw
+    with pytest.raises(ValueError, match="stratified_train_samples=9999 is not below the 3452"):
+        load_splits(cfg.replace(stratified_train_samples=9999), "[SEP]")

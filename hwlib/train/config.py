@@ -107,6 +107,10 @@ class RunConfig:
                               accepts="an integer >= 8")
     max_train_samples: int | None = setting(None, "train on a seeded sample of this many examples (smoke runs)",
                                             valid=_optional(_integer(1)), accepts="None or an integer >= 1")
+    stratified_train_samples: int | None = setting(
+        None, "train on a stratified sample of this many training examples (the class shares kept), drawn anew "
+        "with each seed: a larger task cut to a smaller one's size", valid=_optional(_integer(2)),
+        accepts="None or an integer >= 2")
     max_eval_samples: int | None = setting(None, "evaluate on a fixed sample of this many test examples",
                                            valid=_optional(_integer(1)), accepts="None or an integer >= 1")
     train_layernorm: bool = setting(False, "adapters only: the encoder's LayerNorms train too (as Houlsby et al.)",
