@@ -60,6 +60,10 @@ def parser(config_cls=C.RunConfig) -> argparse.ArgumentParser:
                                         "minilm+tapt:acl_sup (hwlib.train.pretrain); cached, resumable")
     t.add_argument("--model", required=True, help="BASE+tapt:TASK or BASE+tapt:TASK:eEPOCHS")
     t.add_argument("--no-progress", action="store_true")
+    f = sub.add_parser("findings", help="the original report's conclusions, one verdict each, from the stored runs and "
+                                        "the memory model (hwlib.analysis.ledger)")
+    f.add_argument("--json", action="store_true", help="a JSON list of objects, one per finding, for scripts")
+    f.add_argument("--results-dir", default=None)
     c = sub.add_parser("cuda-memory", help="measure one training step's GPU memory (MiniLM and the 3B-class encoder)")
     c.add_argument("--out", default=None, help="default: results/memory/cuda.json")
     return p
@@ -114,6 +118,8 @@ def main(argv=None) -> int:
         os.environ["HWLIB_RESULTS_DIR"] = ns.results_dir  # for this process and the training processes it starts
     if ns.command == "results":
         return show_results(ns.json)
+    if ns.command == "findings":
+        return show_findings(ns.json)
     try:  # validate everything before anything loads
         configs_ = configs(ns)
     except ValueError as e:
@@ -149,6 +155,15 @@ def show_results(as_json: bool) -> int:
         print(f"{g['model']:<15} {g['method']:<8} {g['dataset']:<15} seeds={g['seeds']} accuracy="
               f"{g['accuracy_mean']:.2f}{spread(g['accuracy_std'])} macro_f1={g['macro_f1_mean']:.2f}"
               f"{spread(g['macro_f1_std'])}{' AT FLOOR' if g['at_floor'] else ''} {json.dumps(g['settings'])}")
+    return 0
+
+
+def show_findings(as_json: bool) -> int:
+    from hwlib.analysis.findings import text, to_json
+    from hwlib.analysis.ledger import ledger
+
+    findings = ledger()
+    print(to_json(findings) if as_json else text(findings))
     return 0
 
 

@@ -1,23 +1,13 @@
-"""The original report's claims, each set beside what our stored runs measure, with a verdict computed here.
-
-A claim whose measurement rests on an arm that sits at the majority-class floor in every seed is *not testable here*:
-such an arm learned the label frequencies and nothing else, so its gap says nothing about the method. A numeric claim
-("adapters lose about 4 points") *holds* when the claimed value lies inside our measurement's
-interval, the book's one rule for a paired comparison (``intervals.paired_t``: the mean over paired seeds with
-its 95 % Student-t interval), and *does not hold* when it lies outside. An ordering claim holds when it holds for the
-mean of every model we ran. Claims about models this machine cannot run are marked as such, with published figures beside.
-"""
+"""The evidence behind each finding of the ledger (``hwlib.analysis.ledger``), as the claims chapter shows it: one
+table or figure per finding, from the same ``evidence.gather()`` the verdicts are computed from, and the verdict
+itself as a short Markdown block. Figures quoted from papers, never from our runs, are in ``PUBLISHED``."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from hwlib.analysis.intervals import fmt, fmt_row, from_summary
-from hwlib.analysis.report import adapter_gap, at_floor, floor_only
-
-ORDER = ["agnews_sup", "restaurant_sup", "acl_sup"]
-ADAPTER_GAP_CLAIM = {"acl_sup": 4.0, "restaurant_sup": 0.5, "agnews_sup": 0.0}
-LOSS_GAP_CLAIM = 0.1
+from hwlib.analysis import findings as F
+from hwlib.analysis.findings import NAMES, ORDER
 
 # Figures quoted from papers, never from our runs (shown apart from measurements in the book).
 PUBLISHED = [
@@ -36,145 +26,134 @@ PUBLISHED = [
 ]
 
 
-def _verdict(claimed, mean, std, n, digits: int = 1):
-    """``(verdict, why)`` for a claimed value against the paired measurement (mean, std of the differences, seeds)."""
-    if n == 0 or not np.isfinite(mean):
-        return "cannot be checked here", "no stored runs yet"
-    t = from_summary(mean, std, n)
-    if not np.isfinite(t["low"]):
-        return "not shown", f"one seed gives no interval ({fmt(mean, digits=digits)})"
-    return (("holds" if t["low"] <= claimed <= t["high"] else "does not hold"),
-            f"95 % interval {fmt(mean, t['low'], t['high'], digits)} from {n} paired seeds")
-
-
-def check_ordering(df: pd.DataFrame, metric="accuracy") -> list[dict]:
-    rows = []
-    for model, g in df[df.method == "full"].groupby("model", sort=False):
-        means = g.groupby("dataset")[metric].mean()
-        if not set(ORDER) <= set(means.index):
-            rows.append({"claim": f"performance {' > '.join(d.split('_')[0] for d in ORDER)} ({model}, {metric})",
-                         "measured": "not all three datasets stored",
-                         "verdict": "cannot be checked here", "why": f"missing: {sorted(set(ORDER) - set(means.index))}"})
-            continue
-        vals = [means[d] for d in ORDER]
-        ok = all(a > b for a, b in zip(vals, vals[1:]))
-        rows.append({"claim": f"performance {' > '.join(d.split('_')[0] for d in ORDER)} ({model}, {metric})",
-                     "measured": " > ".join(f"{v:.1f}" for v in vals) if ok else ", ".join(f"{d.split('_')[0]} {v:.1f}" for d, v in zip(ORDER, vals)),
-                     "verdict": "holds" if ok else "does not hold", "why": f"mean {metric} over seeds (points)"})
-    return rows
-
-
-def check_claims(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
-    """One row per claim: what the report says, what we measured, the verdict and why."""
-    rows = check_ordering(df, "accuracy") + check_ordering(df, "macro_f1")
-    rows.append({"claim": "SciBERT ahead on ACL-ARC, about level elsewhere", "measured": "—",
-                 "verdict": "cannot be checked here",
-                 "why": "SciBERT, BERT and RoBERTa weights need the Hugging Face hub, which this machine cannot reach; "
-                        "see the published figures below"})
-    gap = adapter_gap(df, model)
-    floored = floor_only(df[df.model == model])
-    for dataset, claimed in ADAPTER_GAP_CLAIM.items():
-        if dataset in gap.index:
-            r = gap.loc[dataset]
-            verdict, why = _verdict(claimed, r.accuracy_gap, r.accuracy_gap_std, int(r.seeds))
-            measured = f"{fmt(r.accuracy_gap, r.accuracy_gap_low, r.accuracy_gap_high)} points"
-            if floored.get(dataset):
-                verdict = "not testable here"
-                why = (f"every {' and every '.join(floored[dataset])} seed predicts the majority class only: the gap "
-                       f"measures that this arm learned nothing, not what adapters cost")
-        else:
-            verdict, why, measured = "cannot be checked here", "no paired full/adapter runs stored yet", "—"
-        rows.append({"claim": f"adapters lose about {claimed:g} points of accuracy on {dataset}", "measured": measured,
-                     "verdict": verdict, "why": why})
-    for dataset in ADAPTER_GAP_CLAIM:  # per dataset: the gaps differ too much to pool
-        claim = f"adapters' training loss about {LOSS_GAP_CLAIM} higher than full fine-tuning's on {dataset}"
-        if dataset not in gap.index:
-            rows.append({"claim": claim, "measured": "—", "verdict": "cannot be checked here",
-                         "why": "no paired full/adapter runs stored yet"})
-            continue
-        r = gap.loc[dataset]
-        verdict, why = _verdict(LOSS_GAP_CLAIM, r.final_train_loss_gap, r.final_train_loss_gap_std, int(r.seeds), 3)
-        if floored.get(dataset):
-            verdict = "not testable here"
-            why = f"every {' and every '.join(floored[dataset])} seed sits at the majority floor"
-        measured = (fmt(r.final_train_loss_gap, r.final_train_loss_gap_low, r.final_train_loss_gap_high, 3)
-                    + " (adapter − full, final training loss)")
-        rows.append({"claim": claim, "measured": measured, "verdict": verdict, "why": why})
-    return pd.DataFrame(rows)
-
-
-def check_domain_claim(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None) -> pd.DataFrame:
-    """The SciBERT claim, measured as its mechanism: MiniLM with and without task-adaptive pretraining on ACL-ARC's
-    text, and with the same pretraining on another domain's (``domain_readings.effects``; the TAPT chapter's runs)."""
-    from hwlib.analysis.domain_readings import assess
-
-    claim = "SciBERT ahead on ACL-ARC because of its scientific pretraining (measured as TAPT of MiniLM)"
-    a = assess(effects_table, tapt, base, control)
-    if a is None:
-        return pd.DataFrame([{"claim": claim, "measured": "—", "verdict": "cannot be checked here",
-                              "why": "no paired runs of the TAPT chapter's arms are stored yet"}])
-    measured = f"TAPT minus MiniLM {fmt_row(a['effect'])}"
-    if a["over_control"] is not None:
-        measured += f"; minus the out-of-domain control {fmt_row(a['over_control'])}"
-    verdict = ("holds" if a["helps"] and a["domain"] else "holds in part" if a["helps"] else "not shown")
-    return pd.DataFrame([{"claim": claim, "measured": measured + " (macro-F1 points, 95 % interval)",
-                          "verdict": verdict + " for the analogue", "why": a["claim"]}])
-
-
-def check_further_claims(df: pd.DataFrame, model="minilm") -> pd.DataFrame:
-    """The report's other claims: training loss tracks test performance; the adapters' loss of accuracy grows with
-    the task's difficulty; ACL-ARC is hardest because it has the most labels. Runs at the majority floor in every seed
-    are left out of the loss and gap claims (they learned nothing a method could be judged by)."""
-    from scipy import stats
-
-    from hwlib.data import get_dataset
-
-    rows = []
-    floored = floor_only(df[df.model == model])
-    # 1. within each dataset, across the configurations stored: lower final training loss, higher test accuracy?
-    t = at_floor(df)
-    dead = {tuple(r) for r in t[t.at_floor == t.seeds][["model", "method", "learning_rate", "dataset"]].values}
-    learned = df[[tuple(r) not in dead for r in df[["model", "method", "learning_rate", "dataset"]].values]]
-    parts = []
-    for dataset, g in learned.groupby("dataset", sort=False):
-        rho, p = stats.spearmanr(g.final_train_loss, g.accuracy)
-        parts.append((dataset, rho, p, len(g)))
-    if all(rho < 0 and p < 0.05 for _, rho, p, _ in parts):
-        verdict = "holds"
-    elif all(rho < 0 for _, rho, _, _ in parts):
-        verdict = "the direction holds everywhere, not significant everywhere"
-    else:
-        verdict = "does not hold"
-    rows.append({"claim": "a lower training loss goes with better test performance",
-                 "measured": "; ".join(f"{d}: Spearman {rho:+.2f} (p = {p:.3f}, {n} runs)" for d, rho, p, n in parts),
-                 "verdict": verdict,
-                 "why": "rank correlation of final training loss and test accuracy across the stored runs of each "
-                        "dataset (models, methods, seeds), runs of floor-only configurations left out"})
-    # 2. the adapter gap against difficulty (full fine-tuning's accuracy), where both arms learned something
-    gap = adapter_gap(df, model)
-    full = df[(df.model == model) & (df.method == "full")].groupby("dataset").accuracy.mean()
-    testable = [d for d in gap.index if not floored.get(d)]
-    ranked = sorted(testable, key=lambda d: full[d])  # hardest first
-    gaps = [gap.loc[d, "accuracy_gap"] for d in ranked]
-    grows = all(a > b for a, b in zip(gaps, gaps[1:]))
-    rows.append({"claim": "the adapters' loss of accuracy grows with the task's difficulty",
-                 "measured": ", ".join(f"{d} gap {gap.loc[d, 'accuracy_gap']:+.1f} (full {full[d]:.1f})"
-                                       for d in ranked) or "—",
-                 "verdict": ("not testable here" if len(ranked) < 2 else "holds" if grows else "does not hold"),
-                 "why": "datasets hardest first by full fine-tuning's accuracy"
-                        + (f"; not testable on {sorted(set(gap.index) - set(testable))} (an arm at the floor)"
-                           if set(gap.index) - set(testable) else "")})
-    # 3. more labels, harder? the three datasets' label counts against full fine-tuning's accuracy
-    labels = {d: get_dataset(d, sep_token="[SEP]")["train"].features["label"].num_classes for d in full.index}
-    by_labels, by_acc = sorted(full.index, key=labels.get), sorted(full.index, key=lambda d: -full[d])
-    rows.append({"claim": "ACL-ARC is hardest because it has the most labels",
-                 "measured": ", ".join(f"{d}: {labels[d]} labels, accuracy {full[d]:.1f}" for d in by_acc),
-                 "verdict": "holds as a ranking" if by_labels == by_acc else "does not hold as stated",
-                 "why": "if the number of labels set the difficulty, more labels would always mean lower accuracy; "
-                        "ACL-ARC is also the smallest and most imbalanced set (data chapter)"})
-    return pd.DataFrame(rows)
-
-
 def published() -> pd.DataFrame:
     """Figures quoted from papers (not measured here), with their sources."""
     return pd.DataFrame(PUBLISHED)
+
+
+def quoted(model: str, dataset: str = "ACL-ARC") -> float:
+    """One quoted figure of ``PUBLISHED`` by model and dataset."""
+    rows = [p for p in PUBLISHED if p["model"] == model and p["dataset"] == dataset]
+    if len(rows) != 1:
+        raise KeyError(f"no single quoted figure for {model!r} on {dataset!r}; quoted: "
+                       f"{sorted({(p['model'], p['dataset']) for p in PUBLISHED})}")
+    return rows[0]["value"]
+
+
+def verdict_block(f: F.Finding) -> str:
+    """A finding's verdict as the chapter prints it under its evidence: verdict, the report, what was measured, what
+    would decide it, and what the course's settings gave."""
+    lines = [f"**Verdict: {f.verdict}.** The report: *{f.report_said}*", "", f"Measured: {f.measured}."]
+    if f.how_far:
+        lines += ["", f"What would decide it: {f.how_far}."]
+    if f.course:
+        lines += ["", f"Under the course's settings (shown beside, not a second verdict): {f.course}."]
+    return "\n".join(lines)
+
+
+def by_key(findings) -> dict:
+    return {f.key: f for f in findings}
+
+
+def ordering_table(ev) -> pd.DataFrame:
+    """Full fine-tuning per task, easiest first as the report orders them: test macro-F1 and accuracy, mean with its
+    t interval over seeds, under the recipes chosen on dev and under the course's settings."""
+    rows = []
+    for d in ORDER:
+        row = {"task": NAMES[d]}
+        for label, frame in (("recipes", ev.tuned), ("course", ev.course)):
+            g = frame[(frame.method == "full") & (frame.dataset == d)]
+            for col in ("macro_f1", "accuracy"):
+                row[f"{label} {col.replace('_', '-')}"] = F.shown_mean(F.interval_over_seeds(g[col]))
+            row[f"{label} seeds"] = len(g)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("task")
+
+
+def sized_table(ev) -> pd.DataFrame:
+    """Difficulty with size held equal: each task's macro-F1 at ACL-ARC's training size (ACL-ARC itself, and the
+    others' stratified draws), beside its number of labels, largest class and balance."""
+    rows = []
+    for d in ORDER:
+        g = ev.tuned[(ev.tuned.method == "full") & (ev.tuned.dataset == d)] if d == "acl_sup" else \
+            ev.sized[ev.sized.dataset == d]
+        lab = ev.labels[d]
+        rows.append({"task": NAMES[d], "labels": lab["labels"], "largest class %": round(lab["majority"], 1),
+                     "balance": round(lab["balance"], 2),
+                     f"macro-F1 at {ev.train_size:,} examples": F.shown_mean(F.interval_over_seeds(g.macro_f1)),
+                     "runs": len(g)})
+    return pd.DataFrame(rows).set_index("task")
+
+
+def seen_table(ev) -> pd.DataFrame:
+    """ACL-ARC full fine-tuning (recipes chosen on dev) scored apart on the test rows whose text is also in train
+    and on the others, per seed that keeps its predictions, with the mean."""
+    from hwlib.analysis.errors import scored_apart, seen_in_train
+
+    full = [r for r in ev.tuned_records if r["config"]["method"] == "full" and r["config"]["dataset"] == "acl_sup"]
+    mask = seen_in_train("acl_sup")
+    t = scored_apart(full, mask)
+    if t.empty:
+        return t
+    t.loc["mean"] = t.mean()
+    t.columns = pd.MultiIndex.from_tuples([(f"{p} ({int(mask.sum()) if p.startswith('seen') else int((~mask).sum())}"
+                                            f" rows)", m.replace("_", "-")) for p, m in t.columns])
+    return t.round(1)
+
+
+def loss_groups(ev) -> pd.DataFrame:
+    """Per task and method, the learned runs' Spearman correlation of final training loss and test macro-F1 with its
+    permutation p-value (groups of fewer than ``MIN_RUNS`` runs are listed, not tested)."""
+    from hwlib.analysis.correlation import fmt_p, permutation_spearman
+
+    rows = []
+    for (d, m), g in ev.learned.groupby(["dataset", "method"], sort=True):
+        if d not in NAMES:
+            continue
+        tested = len(g) >= F.MIN_RUNS
+        r = permutation_spearman(g.final_train_loss, g.macro_f1) if tested else None
+        rows.append({"task": NAMES[d], "method": m, "runs": len(g), "settings": g.settings.nunique(),
+                     "Spearman": round(r["rho"], 2) if r else np.nan,
+                     "p": fmt_p(r).removeprefix("p ").removeprefix("= ") if r else "too few runs"})
+    return pd.DataFrame(rows).set_index(["task", "method"])
+
+
+def plot_loss_within(ev, ax=None):
+    """Final training loss against test macro-F1, one panel per task, methods told apart by marker and colour."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(1, 3, figsize=(7, 2.6), dpi=100)
+    markers = {"full": ("o", "C0"), "adapter": ("s", "C1"), "lora": ("^", "C2")}
+    for a, d in zip(ax, reversed(ORDER)):
+        g = ev.learned[ev.learned.dataset == d]
+        for m, (mk, c) in markers.items():
+            h = g[g.method == m]
+            a.scatter(h.final_train_loss, h.macro_f1, marker=mk, color=c, s=14, alpha=0.8, label=m)
+        a.set_title(NAMES[d], fontsize=9)
+        a.set_xlabel("final training loss", fontsize=9)
+        a.tick_params(labelsize=8)
+        a.grid(alpha=0.3)
+    ax[0].set_ylabel("test macro-F1", fontsize=9)
+    ax[-1].legend(fontsize=8, loc="lower left")
+    return ax
+
+
+def gap_table(ev) -> pd.DataFrame:
+    """Full fine-tuning minus adapters per task (accuracy points; adapters minus full in final training loss), the
+    book's paired rule over seeds, under the recipes chosen on dev and under the course's settings."""
+    from hwlib.analysis.intervals import fmt
+    from hwlib.analysis.report import adapter_gap
+
+    rows = []
+    for label, frame in (("recipes", ev.tuned), ("course", ev.course)):
+        gap = adapter_gap(frame)
+        for d in reversed(ORDER):
+            if d not in gap.index:
+                continue
+            r = gap.loc[d]
+            rows.append({"runs": label, "task": NAMES[d], "seeds": int(r.seeds),
+                         "accuracy lost": fmt(r.accuracy_gap, r.accuracy_gap_low, r.accuracy_gap_high),
+                         "training loss higher by": fmt(r.final_train_loss_gap, r.final_train_loss_gap_low,
+                                                        r.final_train_loss_gap_high, 3)})
+    return pd.DataFrame(rows).set_index(["runs", "task"])

@@ -140,3 +140,35 @@ def two_views(arms: dict, base: str, metrics=("accuracy", "macro_f1"), draws: in
                          "seeds (t)": fmt(t["mean"], t["low"], t["high"]),
                          "seeds and test examples (bootstrap)": fmt(t["mean"], boot["low"], boot["high"])})
     return pd.DataFrame(rows)
+
+
+def seen_in_train(dataset: str) -> np.ndarray:
+    """Per test row of ``dataset``: does its exact text also occur in the training split (the rows a model may have
+    memorised; 52 of ACL-ARC's 139)? In the split's order, the order the stored predictions keep."""
+    from hwlib.data import get_dataset
+
+    dd = get_dataset(dataset, sep_token="[SEP]")
+    train = set(dd["train"]["text"])
+    return np.array([t in train for t in dd["test"]["text"]])
+
+
+def scored_apart(records, mask) -> pd.DataFrame:
+    """Accuracy and macro-F1 (points) of each record with test predictions, on the rows where ``mask`` is true and on
+    the rest: one row per seed, columns ``(part, metric)``; ``mask`` is per test row, in the split's order. Macro-F1
+    averages over the labels present in the part's gold or predicted labels."""
+    from sklearn.metrics import f1_score
+
+    rows = {}
+    for r in with_predictions(records, "test"):
+        gold, pred, _ = arrays(r, "test")
+        if len(gold) != len(mask):
+            raise ValueError(f"seed {r['config']['seed']}: {len(gold)} test predictions against a mask of "
+                             f"{len(mask)} rows: the run scored a sample of the test split")
+        row = {}
+        for part, m in (("seen in train", mask), ("unseen", ~mask)):
+            row[(part, "accuracy")] = 100 * float(np.mean(gold[m] == pred[m]))
+            present = np.unique(np.r_[gold[m], pred[m]])  # the labels of the part (as ``majority_floor`` counts)
+            row[(part, "macro_f1")] = 100 * float(f1_score(gold[m], pred[m], labels=present, average="macro",
+                                                           zero_division=0))
+        rows[r["config"]["seed"]] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("seed").sort_index()

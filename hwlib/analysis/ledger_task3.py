@@ -1,0 +1,163 @@
+"""The report's Task 3 conclusions, one ``findings.Finding`` each: the memory figures of the 3B model (decided by the
+GPU measurement of the 3B-class encoder, with the corrected formulas beside it) and the adapters against full
+fine-tuning (decided by the recipes chosen on dev, paired by seed; the course's settings shown beside)."""
+from __future__ import annotations
+
+import math
+
+from hwlib.analysis import findings as F
+from hwlib.analysis.findings import NAMES, ORDER
+from hwlib.analysis.intervals import fmt
+from hwlib.analysis.report import adapter_gap
+
+GAP_CLAIM = {"acl_sup": 4.0, "restaurant_sup": 0.5, "agnews_sup": 0.0}  # accuracy points, the report's drops
+LOSS_GAP_CLAIM = 0.1
+SHAPE = {"b": 16, "s": 256}  # the book's training shape: the course's batch, the runs' maximum length
+MEMORY = "notebooks/memory: "
+TASK3 = "notebooks/claims: "
+
+
+def memory_numbers() -> dict:
+    """The report's memory figures beside what the GPU measured (fp32 and bf16 autocast) at ``SHAPE`` for the
+    3B-class encoder, the corrected formulas' step peaks (ZeRO's mixed precision) and the exact trainable shares."""
+    from hwlib import memory
+    from hwlib.memory import gpu
+
+    fig = {k: float(v) for k, v in memory.report_figures().items()}
+    out = {"report": fig, "measured": {}, "zero": {}}
+    rec = gpu.load()
+    if rec is not None:
+        for c in rec["cases"]:
+            if c["encoder"] == "3B-class" and c["optimizer"] == "fused" and (c["b"], c["s"]) == tuple(SHAPE.values()):
+                out["measured"].setdefault(c["autocast"] or "fp32", {})[c["method"]] = c["measured"]["peak"] / memory.GB
+                if c["method"] == "adapter":
+                    out["trainable_measured"] = 100 * c["measured"]["parameters"]["trainable_fraction"]
+        out["device"] = rec["provenance"].get("device", "a GPU")
+    for method in memory.METHODS:
+        mem = memory.training_memory(memory.BERT_3B, method, "mixed")
+        out["zero"][method] = float(memory.evaluate({"p": memory.step_peak(mem)}, **SHAPE)["p"]) / memory.GB
+        out.setdefault("zero_floor", {})[method] = float(
+            memory.evaluate({"w": mem["weights"] + mem["optimizer"]}, b=1, s=1)["w"]) / memory.GB
+    n = fig["total_adapter_params"]
+    out["trainable_added"] = 100 * n / (memory.REPORT["P"] + n)  # adapters added to the 3B, not carved out of it
+    return out
+
+
+def _band(claimed: float, measured: float) -> str:
+    return "holds" if abs(measured - claimed) <= F.MEMORY_BAND * claimed else "does not hold"
+
+
+def memory_findings(nums: dict | None = None) -> list[F.Finding]:
+    nums = memory_numbers() if nums is None else nums
+    fig, meas, zero = nums["report"], nums["measured"], nums["zero"]
+    where = f"on an {nums.get('device', 'a GPU')}, b = {SHAPE['b']}, s = {SHAPE['s']}"
+    out = []
+    for key, method, claimed, said in (
+            ("memory_full", "full", fig["full_GB"], "Fine-tuning the 3B model without adapters needs 30 GB."),
+            ("memory_adapter", "adapter", fig["adapters_GB"], "With adapters it needs 12.12 GB.")):
+        m32 = meas.get("fp32", {}).get(method, math.nan)
+        m16 = meas.get("bf16", {}).get(method, math.nan)
+        verdict = _band(claimed, m32) if math.isfinite(m32) else "not shown"
+        out.append(F.Finding(
+            key, "Task 3", f"{claimed:g} GB {'with adapters' if method == 'adapter' else 'without adapters'}", said,
+            f"measured step peak of the 3B-class encoder {where}: {m32:.1f} GB in fp32, {m16:.1f} GB under bf16 "
+            f"autocast; the corrected formula (ZeRO's mixed precision) {zero[method]:.1f} GB, and weights with "
+            f"optimizer state alone {nums['zero_floor'][method]:.1f} GB", verdict,
+            f"the GPU measurement (results/memory/cuda.json) and hwlib.memory.training_memory; it holds within "
+            f"{F.MEMORY_BAND:.0%} of the measured fp32 peak", MEMORY + "Every answer in one place",
+            F.number(m32, n=1, unit="GB"), "" if math.isfinite(m32) else "no GPU measurement stored"))
+    save = {k: 100 * (1 - v["adapter"] / v["full"]) for k, v in meas.items() if {"full", "adapter"} <= set(v)}
+    zsave = 100 * (1 - zero["adapter"] / zero["full"])
+    fp32 = save.get("fp32", math.nan)
+    out.append(F.Finding(
+        "memory_saving", "Task 3", "adapters save 59.6 %", "Adapters save 17.88 GB, 59.6 % of the memory.",
+        f"measured {where}: {fp32:.1f} % in fp32, {save.get('bf16', math.nan):.1f} % under bf16 autocast; "
+        f"{zsave:.1f} % by the corrected formula under ZeRO's accounting. The share is not a constant: adapters "
+        "remove the frozen weights' gradients and optimizer state, not the activations, which grow with b and s",
+        _band(fig["saved_percent"], fp32) if math.isfinite(fp32) else "not shown",
+        "the GPU measurement and hwlib.memory.training_memory", MEMORY + "Every answer in one place",
+        F.number(fp32, n=1, unit="%")))
+    share = nums.get("trainable_measured", nums["trainable_added"])
+    out.append(F.Finding(
+        "trainable_share", "Task 3", "0.6668 % trainable", "With adapters 0.6668 % of the parameters train.",
+        f"{nums['trainable_added']:.4f} % with the report's own numbers once the adapters are added to the 3B rather "
+        f"than counted inside it; {share:.4f} % in the measured 3B-class encoder (exact parameter counts, the "
+        "classification head trained too)", _band(fig["trainable_percent"], share),
+        "hwlib.memory.report_figures and the GPU measurement's parameter counts",
+        MEMORY + "Adapters are added to the 3B, not carved out of it", F.number(share, n=1, unit="%")))
+    return out
+
+
+def _gap_text(r, col: str, digits: int = 1) -> str:
+    return f"{fmt(r[f'{col}_gap'], r[f'{col}_gap_low'], r[f'{col}_gap_high'], digits)} ({int(r['seeds'])} seeds)"
+
+
+def adapter_findings(ev) -> list[F.Finding]:
+    """The accuracy each dataset loses to adapters, whether the loss grows with difficulty, and the training-loss
+    gap: on the recipes chosen on dev (the verdict) and under the course's settings (beside it)."""
+    from hwlib.analysis.report import floor_only
+
+    gap, course = adapter_gap(ev.tuned), adapter_gap(ev.course)
+    floored = floor_only(ev.tuned)
+    out = []
+    for d in reversed(ORDER):  # ACL-ARC, restaurant, AG News: the report's order
+        claimed = GAP_CLAIM[d]
+        if d not in gap.index:
+            out.append(F.Finding(f"adapter_drop_{d}", "Task 3", f"adapters lose about {claimed:g} on {NAMES[d]}",
+                                 f"Adapters lose about {claimed:g} % accuracy on {NAMES[d]}.", "—", "not shown",
+                                 "the recipes chosen on dev", TASK3 + "What adapters cost", F.number(),
+                                 F.seeds_short(0)))
+            continue
+        r = gap.loc[d]
+        verdict, how_far = F.judge_value(claimed, F.paired_of(r, "accuracy"), "points")
+        if floored.get(d):  # an arm that learned nothing in any seed: its gap says nothing about the method
+            verdict, how_far = "not testable here", (f"every {' and every '.join(floored[d])} seed sits at the "
+                                                     "majority-class floor")
+        out.append(F.Finding(
+            f"adapter_drop_{d}", "Task 3", f"adapters lose about {claimed:g} on {NAMES[d]}",
+            f"Adapters lose about {claimed:g} % accuracy on {NAMES[d]}.",
+            f"full fine-tuning minus adapters, accuracy points: {_gap_text(r, 'accuracy')}", verdict,
+            "the recipes chosen on dev, full fine-tuning and adapters paired by seed", TASK3 + "What adapters cost",
+            F.gap_number(r, "accuracy"), how_far,
+            _gap_text(course.loc[d], "accuracy") if d in course.index else ""))
+    out.append(drop_grows(gap, course))
+    out.append(loss_gap(gap, course))
+    return out
+
+
+def drop_grows(gap, course=None) -> F.Finding:
+    """The gap ordered by difficulty (ACL-ARC hardest, AG News easiest): each gap's interval wholly above the next."""
+    order = [d for d in reversed(ORDER)]
+    nums = {d: (F.gap_number(gap.loc[d], "accuracy") if d in gap.index else F.number()) for d in order}
+    verdict, why = F.ordered(nums, order)
+    text = ", ".join(f"{NAMES[d]} {F.shown(n)}" for d, n in nums.items())
+    return F.Finding(
+        "drop_grows", "Task 3", "the drop grows with difficulty",
+        "The harder the task, the more accuracy the adapters lose.",
+        f"accuracy lost to adapters, hardest task first: {text}", verdict,
+        "the recipes chosen on dev; a task's gap is larger when its interval lies wholly above the next one's",
+        TASK3 + "What adapters cost", nums["acl_sup"], why,
+        (", ".join(f"{NAMES[d]} {_gap_text(course.loc[d], 'accuracy')}" for d in order
+                                         if d in course.index)) if course is not None else "")
+
+
+def loss_gap(gap, course=None) -> F.Finding:
+    parts, texts, hows = [], [], []
+    for d in reversed(ORDER):
+        if d not in gap.index:
+            parts.append("not shown")
+            continue
+        v, how = F.judge_value(LOSS_GAP_CLAIM, F.paired_of(gap.loc[d], "final_train_loss"), "loss")
+        parts.append(v)
+        hows += [f"{NAMES[d]}: {how}"] if how else []
+        texts.append(f"{NAMES[d]} {_gap_text(gap.loc[d], 'final_train_loss', 3)}")
+    return F.Finding(
+        "loss_gap", "Task 3", "adapters' training loss about 0.1 higher",
+        "The adapters' final training loss is about 0.1 higher than full fine-tuning's.",
+        "adapters minus full fine-tuning, final training loss: " + "; ".join(texts), F.combine(parts),
+        "the recipes chosen on dev, paired by seed; it holds on a task when 0.1 lies in the interval and the "
+        f"interval is within ±{F.TOLERANCE['loss']:g}", TASK3 + "What adapters cost",
+        F.gap_number(gap.loc["acl_sup"], "final_train_loss", "loss") if "acl_sup" in gap.index else F.number(),
+        "; ".join(hows),
+        ("; ".join(f"{NAMES[d]} {_gap_text(course.loc[d], 'final_train_loss', 3)}"
+                                         for d in reversed(ORDER) if d in course.index)) if course is not None else "")
