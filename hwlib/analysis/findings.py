@@ -37,6 +37,16 @@ TOLERANCE = {"points": 3.0, "loss": 0.1}  # the widest half-width at which a cla
 MEMORY_BAND = 0.10
 ORDER = ["agnews_sup", "restaurant_sup", "acl_sup"]  # the report's ordering of the datasets, best first
 NAMES = {"acl_sup": "ACL-ARC", "restaurant_sup": "restaurant", "agnews_sup": "AG News"}
+# where the book decides each finding: a label of the claims chapter, and its section's title
+SECTIONS = {
+    "claims-ordering": "The ordering of the datasets",
+    "claims-hardest": "Why ACL-ARC is hardest",
+    "claims-domain": "The SciBERT claim, measured through its mechanism",
+    "claims-published": "Published figures for the models not run here",
+    "claims-loss": "Training loss and test performance",
+    "claims-memory": "The memory figures",
+    "claims-adapters": "What adapters cost",
+}
 VERDICTS = ("holds", "does not hold", "not shown", "not testable here", "cannot be run here")
 
 
@@ -49,12 +59,15 @@ class Finding:
     measured: str  # what this book measured, in words and numbers
     verdict: str  # one of VERDICTS
     rests_on: str  # the runs, measurement or formula
-    section: str  # where the book explains it: "notebooks/<chapter>" and the section's title
+    section: str  # where the book decides it: a label of ``SECTIONS``
     number: dict = field(default_factory=dict)  # the deciding number: mean, low, high, n, unit (nan where none)
     how_far: str = ""  # for "not shown": what would decide it
     course: str = ""  # what the course's settings gave, beside the verdict
+    headline: str = ""  # what was measured, in a few words, for the table at a glance (else from ``number``)
 
     def __post_init__(self):
+        if self.section not in SECTIONS:
+            raise ValueError(f"section {self.section!r} of finding {self.key!r} is not one of {sorted(SECTIONS)}")
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict {self.verdict!r} of finding {self.key!r} is not one of {VERDICTS}")
 
@@ -83,10 +96,23 @@ def number(mean=math.nan, low=math.nan, high=math.nan, n=0, unit="") -> dict:
 
 
 def shown(num: dict, digits: int = 1) -> str:
-    """The deciding number as the book prints every paired result: ``+3.5 (+0.8 to +6.1)``, with its unit and runs."""
+    """The deciding number as the book prints every paired result: ``+3.5 (+0.8 to +6.1) points, 10 seeds``."""
     if not np.isfinite(num["mean"]):
         return "—"
-    return f"{fmt(num['mean'], num['low'], num['high'], digits)} {num['unit']}, {num['n']} runs".replace(" ,", ",")
+    digits = 3 if num["unit"] == "loss" else digits
+    return f"{fmt(num['mean'], num['low'], num['high'], digits)} {num['unit']}, {num['n']} seeds".replace(" ,", ",")
+
+
+def headline(f: Finding) -> str:
+    """What was measured, in a few words: the finding's own ``headline``, else its deciding number."""
+    num = f.number
+    if f.headline or not np.isfinite(num.get("mean", np.nan)):
+        return f.headline or "—"
+    if num["unit"] in ("GB", "%"):
+        return f"{num['mean']:.4g} {num['unit']}"
+    if num["unit"] == "Spearman":
+        return f"Spearman {num['mean']:+.2f}, {num['n']} runs"
+    return shown(num)
 
 
 def shown_mean(num: dict, digits: int = 1) -> str:
@@ -172,19 +198,20 @@ def to_json(findings) -> str:
     return json.dumps([clean(r) for r in as_records(findings)], indent=1, ensure_ascii=False)
 
 
-def table(findings, width: int = 60) -> pd.DataFrame:
-    """The ledger as the findings page shows it: finding, the report said, we measured, verdict, where."""
-    rows = [{"finding": f.finding, "the report said": f.report_said,
-             "we measured": f.measured + (f" ({f.how_far})" if f.how_far else ""),
-             "verdict": f.verdict, "where": f.section.split(": ", 1)[-1]} for f in findings]
-    return pd.DataFrame(rows).set_index("finding")
+def table(findings) -> pd.DataFrame:
+    """The ledger at a glance: the report said, we measured (in a few words), verdict, where it is explained."""
+    rows = [{"task": f.task, "the report said": f.finding, "we measured": headline(f), "verdict": f.verdict,
+             "where": SECTIONS[f.section]} for f in findings]
+    return pd.DataFrame(rows)
 
 
-def markdown(findings) -> str:
-    """The ledger as a Markdown table (for the page and the terminal), one row per finding."""
-    head = "| finding | the report said | we measured | verdict |\n| --- | --- | --- | --- |"
-    rows = [f"| {f.finding} | {f.report_said} | {f.measured}{' — ' + f.how_far if f.how_far else ''} | "
-            f"**{f.verdict}** |" for f in findings]
+def markdown(findings, links: bool = False) -> str:
+    """``table`` as a Markdown table, numbered, the verdict in bold; ``links``: the sections as MyST ``{ref}`` links
+    (for a cell whose Markdown output is rendered as MyST)."""
+    head = "| | the report said | we measured | verdict | where |\n| --- | --- | --- | --- | --- |"
+    rows = [f"| {i} | {r['the report said']} | {r['we measured']} | **{r['verdict']}** | "
+            f"{'{ref}`' + f.section + '`' if links else r['where']} |"
+            for i, (r, f) in enumerate(zip(table(findings).to_dict("records"), findings), 1)]
     return "\n".join([head, *rows])
 
 
@@ -196,7 +223,8 @@ def text(findings, width: int = 100) -> str:
     for f in findings:
         out.append(f"[{f.verdict}] {f.task}: {f.finding}")
         for label, body in (("report", f.report_said), ("measured", f.measured), ("to decide", f.how_far),
-                            ("course settings", f.course), ("rests on", f.rests_on), ("see", f.section)):
+                            ("course settings", f.course), ("rests on", f.rests_on),
+                            ("see", f"the claims chapter, {SECTIONS[f.section]}")):
             if body:
                 out.append(textwrap.fill(body, width, initial_indent=f"  {label}: ",
                                          subsequent_indent=" " * (len(label) + 4)))

@@ -13,8 +13,6 @@ from hwlib.analysis.report import adapter_gap
 GAP_CLAIM = {"acl_sup": 4.0, "restaurant_sup": 0.5, "agnews_sup": 0.0}  # accuracy points, the report's drops
 LOSS_GAP_CLAIM = 0.1
 SHAPE = {"b": 16, "s": 256}  # the book's training shape: the course's batch, the runs' maximum length
-MEMORY = "notebooks/memory: "
-TASK3 = "notebooks/claims: "
 
 
 def memory_numbers() -> dict:
@@ -28,6 +26,8 @@ def memory_numbers() -> dict:
     rec = gpu.load()
     if rec is not None:
         for c in rec["cases"]:
+            if c["encoder"] == "3B-class" and c["optimizer"] == "fused" and c["autocast"] is None:
+                out.setdefault("fp32_by_shape", {}).setdefault((c["b"], c["s"]), {})[c["method"]] = c["measured"]["peak"]
             if c["encoder"] == "3B-class" and c["optimizer"] == "fused" and (c["b"], c["s"]) == tuple(SHAPE.values()):
                 out["measured"].setdefault(c["autocast"] or "fp32", {})[c["method"]] = c["measured"]["peak"] / memory.GB
                 if c["method"] == "adapter":
@@ -64,19 +64,24 @@ def memory_findings(nums: dict | None = None) -> list[F.Finding]:
             f"autocast; the corrected formula (ZeRO's mixed precision) {zero[method]:.1f} GB, and weights with "
             f"optimizer state alone {nums['zero_floor'][method]:.1f} GB", verdict,
             f"the GPU measurement (results/memory/cuda.json) and hwlib.memory.training_memory; it holds within "
-            f"{F.MEMORY_BAND:.0%} of the measured fp32 peak", MEMORY + "Every answer in one place",
-            F.number(m32, n=1, unit="GB"), "" if math.isfinite(m32) else "no GPU measurement stored"))
+            f"{F.MEMORY_BAND:.0%} of the measured fp32 peak", "claims-memory",
+            F.number(m32, n=1, unit="GB"), "" if math.isfinite(m32) else "no GPU measurement stored",
+            headline=f"{m32:.1f} GB measured (fp32), {zero[method]:.1f} GB (formula, ZeRO)"))
     save = {k: 100 * (1 - v["adapter"] / v["full"]) for k, v in meas.items() if {"full", "adapter"} <= set(v)}
     zsave = 100 * (1 - zero["adapter"] / zero["full"])
     fp32 = save.get("fp32", math.nan)
+    others = "; ".join(f"{100 * (1 - v['adapter'] / v['full']):.1f} % at b = {b}, s = {s_}"
+                       for (b, s_), v in sorted(nums.get("fp32_by_shape", {}).items())
+                       if (b, s_) != tuple(SHAPE.values()) and {"full", "adapter"} <= set(v))
     out.append(F.Finding(
         "memory_saving", "Task 3", "adapters save 59.6 %", "Adapters save 17.88 GB, 59.6 % of the memory.",
         f"measured {where}: {fp32:.1f} % in fp32, {save.get('bf16', math.nan):.1f} % under bf16 autocast; "
-        f"{zsave:.1f} % by the corrected formula under ZeRO's accounting. The share is not a constant: adapters "
-        "remove the frozen weights' gradients and optimizer state, not the activations, which grow with b and s",
+        f"{zsave:.1f} % by the corrected formula under ZeRO's accounting; in fp32 {others or 'at no other shape'}. The "
+        "share is not a constant: adapters remove the frozen weights' gradients and optimizer state, not the "
+        "activations, which grow with b and s",
         _band(fig["saved_percent"], fp32) if math.isfinite(fp32) else "not shown",
-        "the GPU measurement and hwlib.memory.training_memory", MEMORY + "Every answer in one place",
-        F.number(fp32, n=1, unit="%")))
+        "the GPU measurement and hwlib.memory.training_memory", "claims-memory",
+        F.number(fp32, n=1, unit="%"), headline=f"{fp32:.1f} % (fp32), {zsave:.1f} % (formula, ZeRO)"))
     share = nums.get("trainable_measured", nums["trainable_added"])
     out.append(F.Finding(
         "trainable_share", "Task 3", "0.6668 % trainable", "With adapters 0.6668 % of the parameters train.",
@@ -84,7 +89,7 @@ def memory_findings(nums: dict | None = None) -> list[F.Finding]:
         f"than counted inside it; {share:.4f} % in the measured 3B-class encoder (exact parameter counts, the "
         "classification head trained too)", _band(fig["trainable_percent"], share),
         "hwlib.memory.report_figures and the GPU measurement's parameter counts",
-        MEMORY + "Adapters are added to the 3B, not carved out of it", F.number(share, n=1, unit="%")))
+        "claims-memory", F.number(share, n=1, unit="%")))
     return out
 
 
@@ -105,7 +110,7 @@ def adapter_findings(ev) -> list[F.Finding]:
         if d not in gap.index:
             out.append(F.Finding(f"adapter_drop_{d}", "Task 3", f"adapters lose about {claimed:g} on {NAMES[d]}",
                                  f"Adapters lose about {claimed:g} % accuracy on {NAMES[d]}.", "—", "not shown",
-                                 "the recipes chosen on dev", TASK3 + "What adapters cost", F.number(),
+                                 "the recipes chosen on dev", "claims-adapters", F.number(),
                                  F.seeds_short(0)))
             continue
         r = gap.loc[d]
@@ -117,7 +122,7 @@ def adapter_findings(ev) -> list[F.Finding]:
             f"adapter_drop_{d}", "Task 3", f"adapters lose about {claimed:g} on {NAMES[d]}",
             f"Adapters lose about {claimed:g} % accuracy on {NAMES[d]}.",
             f"full fine-tuning minus adapters, accuracy points: {_gap_text(r, 'accuracy')}", verdict,
-            "the recipes chosen on dev, full fine-tuning and adapters paired by seed", TASK3 + "What adapters cost",
+            "the recipes chosen on dev, full fine-tuning and adapters paired by seed", "claims-adapters",
             F.gap_number(r, "accuracy"), how_far,
             _gap_text(course.loc[d], "accuracy") if d in course.index else ""))
     out.append(drop_grows(gap, course))
@@ -136,9 +141,10 @@ def drop_grows(gap, course=None) -> F.Finding:
         "The harder the task, the more accuracy the adapters lose.",
         f"accuracy lost to adapters, hardest task first: {text}", verdict,
         "the recipes chosen on dev; a task's gap is larger when its interval lies wholly above the next one's",
-        TASK3 + "What adapters cost", nums["acl_sup"], why,
+        "claims-adapters", nums["acl_sup"], why,
         (", ".join(f"{NAMES[d]} {_gap_text(course.loc[d], 'accuracy')}" for d in order
-                                         if d in course.index)) if course is not None else "")
+                   if d in course.index)) if course is not None else "",
+        headline=", ".join(f"{NAMES[d]} {n['mean']:+.1f}" for d, n in nums.items() if n["n"]) + " points")
 
 
 def loss_gap(gap, course=None) -> F.Finding:
@@ -156,8 +162,10 @@ def loss_gap(gap, course=None) -> F.Finding:
         "The adapters' final training loss is about 0.1 higher than full fine-tuning's.",
         "adapters minus full fine-tuning, final training loss: " + "; ".join(texts), F.combine(parts),
         "the recipes chosen on dev, paired by seed; it holds on a task when 0.1 lies in the interval and the "
-        f"interval is within ±{F.TOLERANCE['loss']:g}", TASK3 + "What adapters cost",
+        f"interval is within ±{F.TOLERANCE['loss']:g}", "claims-adapters",
         F.gap_number(gap.loc["acl_sup"], "final_train_loss", "loss") if "acl_sup" in gap.index else F.number(),
         "; ".join(hows),
         ("; ".join(f"{NAMES[d]} {_gap_text(course.loc[d], 'final_train_loss', 3)}"
-                                         for d in reversed(ORDER) if d in course.index)) if course is not None else "")
+                   for d in reversed(ORDER) if d in course.index)) if course is not None else "",
+        headline=", ".join(f"{NAMES[d]} {gap.loc[d, 'final_train_loss_gap']:+.3f}" for d in reversed(ORDER)
+                           if d in gap.index))
