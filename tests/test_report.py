@@ -143,7 +143,7 @@ def test_describe_gap_gives_the_signed_gaps():
                          "same_device_pairs": 2, "peak_memory_ratio": float("nan")}], index=pd.Index(["acl_sup"], name="dataset"))
     text = R.describe_gap(gap, None)
     assert "full fine-tuning minus adapters is -1.2 (-2.5 to -0.0) accuracy points and +2.0 macro-F1 points" in text
-    assert "0.50x the time" in text and "no per-run memory record" in text
+    assert "x the time" not in text and "no per-run memory record" in text
 
 
 def test_batching_checks_pair_only_stored_runs(results_dir):
@@ -151,25 +151,6 @@ def test_batching_checks_pair_only_stored_runs(results_dir):
     t = P.batching_checks(["acl_sup"], [1, 2])  # an empty store: nothing to pair, and nothing trained
     assert "no seed has both" in t.loc["acl_sup"].note.iloc[0]
     assert not (results_dir / "runs").exists()
-
-
-def test_a_gap_resting_on_runs_at_the_floor_is_not_testable():
-    from hwlib.analysis.claims import check_claims
-
-    floor = R.majority_baseline(["restaurant_sup"]).loc["restaurant_sup"]
-    cols = R.runs_frame([]).columns
-    rows = [("full", s, 80.0 + s, 68.0, 0.4) for s in (1, 2, 3)]
-    rows += [("adapter", s, floor.accuracy, floor.macro_f1, 0.8) for s in (1, 2, 3)]
-    df = pd.DataFrame([{**dict.fromkeys(cols), "model": "minilm", "method": m, "learning_rate": 5e-5,
-                        "dataset": "restaurant_sup", "seed": s, "accuracy": a, "macro_f1": f, "final_train_loss": loss,
-                        "trainable_pct": 2.5, "epoch_s": 1.0, "peak_memory_gb": float("nan")}
-                       for m, s, a, f, loss in rows])
-    v = check_claims(df).set_index("claim")
-    row = v.loc["adapters lose about 0.5 points of accuracy on restaurant_sup"]
-    assert row.verdict == "not testable here" and "every adapter seed predicts the majority class" in row.why
-    df.loc[df.seed == 3, "accuracy"] += 3  # one adapter seed learned something: the gap is testable again
-    df.loc[(df.method == "adapter") & (df.seed == 3), "macro_f1"] += 10
-    assert check_claims(df).set_index("claim").loc[row.name].verdict in ("holds", "does not hold")
 
 
 def test_speed_ratios_pair_only_runs_on_the_same_device_and_threads():
@@ -181,25 +162,8 @@ def test_speed_ratios_pair_only_runs_on_the_same_device_and_threads():
                         "epoch_s": t, "peak_memory_gb": 1.0, "device": dev} for m, s, t, dev in rows])
     gap = R.adapter_gap(df).loc["acl_sup"]
     assert gap.same_device_pairs == 1 and gap.epoch_speedup == 2.0  # seed 1 mixed 2 and 1 threads: left out
-    assert "(1 pair(s) made on the same device and threads)" in R.describe_gap(R.adapter_gap(df), df)
-
-
-def test_further_claims_give_verdicts_from_the_runs():
-    from hwlib.analysis.claims import check_further_claims
-
-    cols = R.runs_frame([]).columns
-    rows = []
-    for d, acc in (("acl_sup", 60.0), ("restaurant_sup", 80.0), ("agnews_sup", 92.0)):
-        for s in (1, 2, 3, 4):
-            rows.append(("full", d, s, acc + s, 1.0 - 0.1 * s))  # lower loss, higher accuracy
-            rows.append(("adapter", d, s, acc - 2 - (100 - acc) / 10 + s, 1.2 - 0.1 * s))
-    df = pd.DataFrame([{**dict.fromkeys(cols), "model": "minilm", "method": m, "learning_rate": 5e-5, "dataset": d,
-                        "seed": s, "accuracy": a, "macro_f1": a - 10, "final_train_loss": loss, "trainable_pct": 2.5,
-                        "epoch_s": 1.0, "peak_memory_gb": 1.0, "device": "cpu"} for m, d, s, a, loss in rows])
-    v = check_further_claims(df).set_index("claim").verdict
-    assert v["a lower training loss goes with better test performance"] == "holds"
-    assert v["the adapters' loss of accuracy grows with the task's difficulty"] == "holds"
-    assert v["ACL-ARC is hardest because it has the most labels"] == "does not hold as stated"  # AG News: 4 > 3
+    text = R.describe_gap(R.adapter_gap(df), df)
+    assert "an epoch takes" not in text and "the paired benchmark" in text  # one speed: the benchmark's
 
 
 def test_the_memory_ratio_pairs_only_runs_that_both_recorded_memory():

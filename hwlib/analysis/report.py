@@ -222,11 +222,8 @@ def describe_gap(gap: pd.DataFrame, df: pd.DataFrame) -> str:
                      f"and {f1} macro-F1 points ({int(r.seeds)} paired seed(s), 95 % intervals); the adapters' final "
                      f"training loss is "
                      f"{r.final_train_loss_gap:+.3f} against full fine-tuning's; they train "
-                     f"{r.trainable_pct_adapter:.2f} % of the weights"
-                     + (f" and an epoch takes {1 / r.epoch_speedup:.2f}x the time of full fine-tuning "
-                        f"({int(r.same_device_pairs)} pair(s) made on the same device and threads)"
-                        if np.isfinite(r.epoch_speedup) else
-                        "; no pair of runs was made on the same device and threads, so no speed ratio is given")
+                     f"{r.trainable_pct_adapter:.2f} % of the weights (their speed: the paired benchmark below, "
+                     f"not these runs' epoch times, which shared the machine with other jobs)"
                      + (f"; the peak memory is {r.peak_memory_ratio:.2f}x"
                         + (" (one pair only, one seed: indicative)." if r.memory_pairs == 1 else
                            f" ({int(r.memory_pairs)} pairs with a memory record in both runs).")

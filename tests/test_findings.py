@@ -1,0 +1,148 @@
+"""The findings ledger: its rules decide the cases they are written for, the permutation tests count what they say,
+and the ledger built from the stored runs lists every conclusion of the report with one verdict that rests on
+enough runs."""
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hwlib.analysis import findings as F
+from hwlib.analysis.correlation import fmt_p, permutation_spearman, stratified_spearman
+
+# the report's conclusions, one entry each, in its order (Task 2, then Task 3)
+KEYS = ["ordering", "reason", "scibert", "domain", "elsewhere", "loss_within", "loss_between", "memory_full",
+        "memory_adapter", "memory_saving", "trainable_share", "adapter_drop_acl_sup", "adapter_drop_restaurant_sup",
+        "adapter_drop_agnews_sup", "drop_grows", "loss_gap"]
+
+
+def paired(mean, half, n=10, std=1.0):
+    return {"pairs": n, "mean": mean, "std": std, "low": mean - half, "high": mean + half}
+
+
+@pytest.mark.parametrize("claimed, t, verdict", [
+    (4.0, paired(3.5, 2.6), "holds"),  # inside, and narrow enough to tell 4 from its neighbours
+    (0.5, paired(3.5, 2.6), "does not hold"),  # outside the interval
+    (4.0, paired(3.5, 4.5), "not shown"),  # inside, but the interval is too wide to tell
+    (4.0, paired(3.5, 1.0, n=4), "not shown"),  # four pairs: fewer than a verdict needs
+])
+def test_a_claimed_value_is_judged_by_the_one_interval_rule(claimed, t, verdict):
+    v, how = F.judge_value(claimed, t, "points")
+    assert v == verdict
+    assert (how == "") == (verdict != "not shown")
+
+
+def test_a_too_wide_interval_says_how_many_seeds_would_decide():
+    _, how = F.judge_value(4.0, paired(3.5, 4.5, n=5, std=3.6), "points")
+    assert "wider than ±3" in how and "seeds would" in how
+
+
+def test_an_ordering_needs_separated_intervals_and_five_seeds_each():
+    def num(mean, n=5):
+        return F.number(mean, mean - 1, mean + 1, n, "points")
+
+    assert F.ordered({"a": num(90), "b": num(80), "c": num(60)}, "abc")[0] == "holds"
+    assert F.ordered({"a": num(90), "b": num(89.5), "c": num(60)}, "abc")[0] == "not shown"  # a, b overlap
+    assert F.ordered({"a": num(70), "b": num(80), "c": num(60)}, "abc")[0] == "does not hold"
+    verdict, how = F.ordered({"a": num(90, n=3), "b": num(80), "c": num(60)}, "abc")
+    assert verdict == "not shown" and "3 of the 5 seeds" in how
+
+
+def test_three_runs_can_never_give_a_rank_correlation_below_one_third():
+    r = permutation_spearman([1, 2, 3], [3, 2, 1])
+    assert r["exact"] and r["rho"] == pytest.approx(-1) and r["p"] == pytest.approx(1 / 3)
+    assert r["p_floor"] == pytest.approx(1 / 3)
+    r6 = permutation_spearman(np.arange(6), -np.arange(6.0))
+    assert r6["p"] == pytest.approx(2 / 720)  # only the two perfect orderings are as extreme
+
+
+def test_p_values_never_print_as_zero():
+    assert fmt_p({"p": 4e-5}) == "p < 0.001" and fmt_p({"p": 0.0123}) == "p = 0.012"
+
+
+def test_the_stratified_test_is_not_fooled_by_groups_at_different_levels():
+    """Two tasks whose runs are unrelated within each task, but one task has lower losses and higher scores: pooled,
+    the runs correlate strongly; within the tasks they do not, and the stratified test says so."""
+    rng = np.random.default_rng(0)
+    groups = [(rng.normal(0.2, 0.05, 8), rng.normal(90, 1, 8)), (rng.normal(0.9, 0.05, 8), rng.normal(60, 1, 8))]
+    pooled = permutation_spearman(np.r_[groups[0][0], groups[1][0]], np.r_[groups[0][1], groups[1][1]])
+    assert pooled["rho"] < -0.5 and pooled["p"] < 0.05
+    within = stratified_spearman(groups, draws=2000)
+    assert within["p"] > 0.05 and within["groups"] == 2 and within["n"] == 16
+    aligned = [(x, -x) for x, _ in groups]  # within each group: lower loss, higher score
+    assert stratified_spearman(aligned, draws=2000)["p"] < 0.01
+
+
+def test_a_finding_names_a_known_verdict_and_section():
+    with pytest.raises(ValueError, match="verdict 'maybe'"):
+        F.Finding("k", "Task 2", "f", "said", "measured", "maybe", "rests", "claims-ordering")
+    with pytest.raises(ValueError, match="section 'nowhere'"):
+        F.Finding("k", "Task 2", "f", "said", "measured", "holds", "rests", "nowhere")
+
+
+def test_a_memory_figure_holds_within_the_band_of_the_measurement():
+    from hwlib.analysis.ledger_task3 import memory_findings
+
+    nums = {"report": {"full_GB": 30.0, "adapters_GB": 12.12, "saved_percent": 59.6, "trainable_percent": 0.6668,
+                       "total_adapter_params": 20_003_232},
+            "measured": {"fp32": {"full": 31.0, "adapter": 20.0}, "bf16": {"full": 30.0, "adapter": 19.0}},
+            "zero": {"full": 60.0, "adapter": 20.0}, "zero_floor": {"full": 43.0, "adapter": 6.4},
+            "trainable_added": 0.6624, "device": "test GPU"}
+    v = {f.key: f.verdict for f in memory_findings(nums)}
+    assert v == {"memory_full": "holds", "memory_adapter": "does not hold", "memory_saving": "does not hold",
+                 "trainable_share": "holds"}
+
+
+def test_test_rows_seen_in_training_are_scored_apart():
+    from hwlib.analysis.errors import scored_apart
+
+    rec = {"config": {"seed": 1},
+           "predictions": {"test": {"label": [0, 1, 1, 2], "pred": [0, 1, 0, 0], "prob": [[1, 0, 0]] * 4}}}
+    t = scored_apart([rec], np.array([True, True, False, False]))
+    assert t.loc[1, ("seen in train", "accuracy")] == 100 and t.loc[1, ("unseen", "accuracy")] == 0
+    with pytest.raises(ValueError, match="4 test predictions against a mask of 3 rows"):
+        scored_apart([rec], np.array([True, False, True]))
+
+
+@pytest.fixture(scope="module")
+def stored_ledger():
+    from hwlib.analysis.evidence import gather
+    from hwlib.analysis.ledger import ledger
+
+    ev = gather()
+    return ev, ledger(ev)
+
+
+def test_the_ledger_lists_every_conclusion_of_the_report_once(stored_ledger):
+    _, found = stored_ledger
+    assert [f.key for f in found] == KEYS
+    assert all(f.verdict in F.VERDICTS and f.report_said and f.measured and f.rests_on for f in found)
+    assert all(f.how_far for f in found if f.verdict == "not shown")  # every undecided verdict says how far
+
+
+def test_no_verdict_rests_on_fewer_than_five_runs(stored_ledger):
+    _, found = stored_ledger
+    for f in found:
+        if f.verdict in ("holds", "does not hold") and f.number["unit"] in ("points", "loss", "Spearman"):
+            assert f.number["n"] >= F.MIN_RUNS, f"{f.key}: {f.verdict} on {f.number['n']} runs"
+    measured = " ".join(f.measured for f in found)
+    assert "p = 0.000" not in measured  # an artefact of printing, never a verdict
+
+
+def test_the_ledger_rests_on_runs_that_learned(stored_ledger):
+    from hwlib.analysis.evidence import at_floor_runs
+
+    ev, _ = stored_ledger
+    assert not at_floor_runs(ev.learned).any()
+    assert set(ev.tuned.method) == {"full", "adapter", "lora"}  # the recipes chosen on dev, never the course's
+
+
+def test_the_command_line_prints_the_ledger_as_json(capsys, stored_ledger):
+    from hwlib.__main__ import main
+
+    assert main(["findings", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [f["key"] for f in out] == KEYS
+    assert {"report_said", "measured", "number", "verdict", "rests_on", "section", "how_far", "course"} <= set(out[0])
+    assert all(v is None or math.isfinite(v) for f in out for v in f["number"].values() if not isinstance(v, str))
