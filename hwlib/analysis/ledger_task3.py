@@ -60,7 +60,7 @@ def memory_findings(nums: dict | None = None) -> list[F.Finding]:
         verdict = _band(claimed, m32) if math.isfinite(m32) else "not shown"
         out.append(F.Finding(
             key, "Task 3", f"{claimed:g} GB {'with adapters' if method == 'adapter' else 'without adapters'}", said,
-            f"measured step peak of the 3B-class encoder {where}: {m32:.1f} GB in fp32, {m16:.1f} GB under bf16 "
+            f"the step peak of the 3B-class encoder {where}: {m32:.1f} GB in fp32, {m16:.1f} GB under bf16 "
             f"autocast; the corrected formula (ZeRO's mixed precision) {zero[method]:.1f} GB, and weights with "
             f"optimizer state alone {nums['zero_floor'][method]:.1f} GB", verdict,
             f"the GPU measurement (results/memory/cuda.json) and hwlib.memory.training_memory; it holds within "
@@ -75,7 +75,7 @@ def memory_findings(nums: dict | None = None) -> list[F.Finding]:
                        if (b, s_) != tuple(SHAPE.values()) and {"full", "adapter"} <= set(v))
     out.append(F.Finding(
         "memory_saving", "Task 3", "adapters save 59.6 %", "Adapters save 17.88 GB, 59.6 % of the memory.",
-        f"measured {where}: {fp32:.1f} % in fp32, {save.get('bf16', math.nan):.1f} % under bf16 autocast; "
+        f"{where}: {fp32:.1f} % in fp32, {save.get('bf16', math.nan):.1f} % under bf16 autocast; "
         f"{zsave:.1f} % by the corrected formula under ZeRO's accounting; in fp32 {others or 'at no other shape'}. The "
         "share is not a constant: adapters remove the frozen weights' gradients and optimizer state, not the "
         "activations, which grow with b and s",
