@@ -234,3 +234,72 @@ def test_every_page_in_chromium(built_book, server):
     problems += [f"request to another host (the book must work offline): {u}" for u in sorted(external)]
     assert not problems, "\n".join(problems)
     assert math_pages >= 1, "no page has an equation, so MathJax was never checked"
+
+
+# The memory chapter's calculator: window.hwlibMemory against hwlib.memory in Python, for several configurations.
+CALCULATOR_CASES = [
+    {"layers": 6, "hidden": 384, "heads": 12, "vocab": 30522, "ffn": 1536, "method": "adapter",
+     "precision": "fp32-cpu", "adapter_size": 32, "b": 4, "s": 64},
+    {"layers": 24, "hidden": 3200, "heads": 50, "vocab": 30522, "ffn": 12800, "method": "full",
+     "precision": "mixed-hf", "b": 16, "s": 256},
+    {"layers": 24, "hidden": 3200, "heads": 50, "vocab": 30522, "ffn": 12800, "method": "adapter", "b": 16, "s": 256},
+    {"layers": 12, "hidden": 768, "heads": 12, "vocab": 50265, "ffn": 3072, "max_positions": 514, "type_vocab": 1,
+     "num_labels": 6, "precision": "fp32", "b": 8, "s": 128},
+]
+
+
+def _python_memory(case: dict) -> dict:
+    from hwlib import memory
+
+    fields = ("layers", "hidden", "heads", "vocab", "ffn", "max_positions", "type_vocab", "num_labels")
+    encoder = memory.Encoder(**{k: case[k] for k in fields if k in case})
+    mem = memory.training_memory(encoder, case.get("method", "full"), case.get("precision", "mixed"),
+                                 case.get("adapter_size", 64))
+    return memory.evaluate(mem, b=case["b"], s=case["s"])
+
+
+@pytest.mark.browser
+def test_the_memory_calculator_computes_what_the_library_computes(built_book, server):
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{server}/notebooks/memory.html", wait_until="load")
+        results = page.evaluate("cases => cases.map(c => window.hwlibMemory(c))", CALCULATOR_CASES)
+        bad = page.evaluate("""() => { try { window.hwlibMemory({layers: 2, hidden: 8, heads: 2, vocab: 10, ffn: 32,
+                                b: 1, s: 1, precision: 'fp8'}); return null; } catch (e) { return e.message; } }""")
+        shown = page.inner_text("#hwlib-memory-calculator .hwlib-out")
+        browser.close()
+    assert not errors, errors
+    for case, got in zip(CALCULATOR_CASES, results):
+        want = _python_memory(case)
+        assert set(got) == set(want)
+        for k in want:
+            assert got[k] == pytest.approx(want[k], rel=1e-12), (case, k)
+    assert bad and "fp8" in bad and "mixed" in bad  # names the bad value and the accepted ones
+    assert "step peak" in shown and "GB" in shown  # the form drew its first answer
+
+
+@pytest.mark.browser
+def test_the_claims_chapter_figures_are_numbered_captioned_and_cited(built_book, server):
+    """The claims chapter's figure is numbered and captioned, and the prose refers to it by its number."""
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{server}/notebooks/claims.html", wait_until="load")
+        figures = page.evaluate("""() => Array.from(document.querySelectorAll('article img')).map(img => {
+            const fig = img.closest('figure');
+            return {caption: fig ? (fig.querySelector('figcaption') || {}).textContent || '' : '',
+                    id: fig ? fig.id : ''};})""")
+        refs = page.evaluate("() => Array.from(document.querySelectorAll('a.reference.internal'))"
+                             ".map(a => a.textContent).filter(t => /^Fig\\. \\d/.test(t))")
+        browser.close()
+    assert figures and all(f["caption"].strip().startswith("Fig.") for f in figures), figures
+    assert refs, "the prose never refers to a figure by its number"

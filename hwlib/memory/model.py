@@ -230,21 +230,29 @@ def activation_bytes(precision="mixed", method="full", extras=True):
     return sp.expand(layers)
 
 
+def symbolic_training_memory(method="full", precision="mixed") -> dict:
+    """``training_memory`` in the encoder's symbols (``L, H, a, V, H_ff, n_pos, n_types, C``), the adapter size ``m``
+    and ``b``, ``s``: the one set of expressions that the Python numbers and the book's calculator both come from."""
+    check_method(method)
+    base = encoder_parameters(pooler=True, head=True)
+    head = H * C + C
+    trainable, frozen = (base, 0) if method == "full" else (total_adapter_parameters() + head, base - head)
+    out = {k: sp.expand(v) for k, v in state_bytes(trainable, frozen, precision).items()}
+    out["activations"] = activation_bytes(precision, method)
+    out["total"] = sum(out.values())  # an upper bound: activations and gradients are never all held at once
+    out["peak"] = step_peak(out)
+    return out
+
+
 def training_memory(encoder: Encoder, method="full", precision="mixed", adapter_size=64) -> dict:
     """Weights, gradients, optimizer states and activations (the last in b and s) of fine-tuning ``encoder``; their
     sum ``total`` (an upper bound) and the step's ``peak`` (``step_peak``: what a GPU must hold)."""
     check_method(method)
     if not isinstance(adapter_size, int) or adapter_size <= 0:
         raise ValueError(f"adapter size must be a positive integer, got {adapter_size!r}")
-    base = encoder_parameters(pooler=True, head=True).subs(encoder.subs())
-    head = (H * C + C).subs(encoder.subs())
-    adapters = total_adapter_parameters(encoder.layers, encoder.hidden, adapter_size)
-    trainable, frozen = (base, 0) if method == "full" else (adapters + head, base - head)
-    out = state_bytes(trainable, frozen, precision)
-    out["activations"] = activation_bytes(precision, method).subs({**encoder.subs(), m: adapter_size})
-    out["total"] = sum(out.values())  # an upper bound: activations and gradients are never all held at once
-    out["peak"] = step_peak(out)
-    return out
+    values = {**encoder.subs(), m: adapter_size}
+    return {k: sp.expand(v.subs(values)) if k != "peak" else v.subs(values)
+            for k, v in symbolic_training_memory(method, precision).items()}
 
 
 def step_peak(mem: dict):
