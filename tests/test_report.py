@@ -204,3 +204,20 @@ def test_a_pair_never_mixes_arithmetic_or_kind_of_device():
     assert P.pairable_seeds(a, b) == [1, 2]  # threads aside; seed 3 mixes bf16 with fp32, seed 4 a GPU with a CPU
     d = P.paired_difference(a, b)
     assert d["pairs"] == 2 and d["mean"] == 1.5
+
+
+def test_each_stored_record_is_costed_to_the_chapter_that_made_it():
+    from hwlib.analysis.costs import CHAPTERS, by_chapter, chapter_of
+
+    def rec(**config):
+        return {"config": config, "provenance": {"device": "cpu (x86_64, 2 threads)"}, "timing": {"wall_s": 3600.0}}
+
+    assert chapter_of(rec(model="minilm", method="full")) == CHAPTERS[0]
+    assert chapter_of(rec(model="minilm", method="adapter", select_on_dev=True)) == CHAPTERS[1]
+    assert chapter_of(rec(model="minilm", method="probe")) == CHAPTERS[1]
+    assert chapter_of(rec(model="minilm+tapt:acl_sup:e5", select_on_dev=True)) == CHAPTERS[2]
+    assert chapter_of({**rec(dataset="acl_sup"), "checkpoint": {}}) == CHAPTERS[2]  # a pretraining record
+    assert chapter_of(rec(model="minilm", select_on_dev=True, stratified_train_samples=1688)) == CHAPTERS[3]
+    table = by_chapter([rec(model="minilm", method="full"), rec(model="minilm", method="full")])
+    row = table.loc[(CHAPTERS[0], "cpu (x86_64, 2 threads)")]
+    assert row.runs == 2 and row.hours == 2.0 and row.cpu_or_gpu_hours == 4.0  # two threads: twice the CPU-hours

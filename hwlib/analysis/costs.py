@@ -73,3 +73,30 @@ def describe_merge_bench() -> str:
             f"{s['max_merge_logit_difference']:.0e}), against {x['adapter']:.2f}x with the adapters, which cannot be "
             "merged: a nonlinearity sits between their two projections. Merging gives back the plain model's speed; "
             "the adapters' cost stays.")
+
+
+CHAPTERS = ("Task 2 and Task 3 (the course's settings)", "Beyond the course's settings", "Does domain pretraining help?",
+            "The report's findings, decided")
+
+
+def chapter_of(record: dict) -> str:
+    """The chapter whose runs a stored record belongs to: a pretraining or a task-adapted model's fine-tuning is
+    the domain-pretraining chapter's; a run cut to another task's size is the findings chapter's; a run that chose
+    its epoch on dev, or the probe, is the recipes chapter's; the rest ran the course's settings."""
+    c = record["config"]
+    if "checkpoint" in record or "+tapt" in str(c.get("model", "")):
+        return CHAPTERS[2]
+    if c.get("stratified_train_samples"):
+        return CHAPTERS[3]
+    if c.get("select_on_dev") or c.get("method") == "probe":
+        return CHAPTERS[1]
+    return CHAPTERS[0]
+
+
+def by_chapter(records) -> pd.DataFrame:
+    """``cost`` of every stored record (fine-tuning runs and pretrainings), per chapter and device."""
+    groups = {}
+    for r in records:
+        groups.setdefault(chapter_of(r), []).append(r)
+    parts = {ch: cost(groups[ch]) for ch in CHAPTERS if ch in groups}
+    return pd.concat(parts, names=["chapter"]) if parts else cost([])

@@ -33,3 +33,8 @@ def put(config: PretrainConfig, record: dict) -> Path:
     if missing:
         raise ValueError(f"a pretraining record needs the fields {list(REQUIRED)}; missing {missing}")
     return write_json_atomic(path(config), record)
+
+
+def all_records() -> list[dict]:
+    """Every stored pretraining record, checked, in file-name order."""
+    return [read_json(p, "pretraining record", REQUIRED) for p in sorted(records_dir().glob("*.json"))]
