@@ -40,6 +40,9 @@ def main(argv=None) -> int:
         from hwlib.store.summaries import store_bench
 
         print(f"stored {store_bench(ns.out, summary, 'python bench/chapters.py ' + ' '.join(sys.argv[1:]))}")
+    from hwlib.speed.bench import summary_line
+
+    print(summary_line(summary))
     return 0
 
 
