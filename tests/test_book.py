@@ -285,21 +285,31 @@ def test_the_memory_calculator_computes_what_the_library_computes(built_book, se
 
 
 @pytest.mark.browser
-def test_the_claims_chapter_figures_are_numbered_captioned_and_cited(built_book, server):
-    """The claims chapter's figure is numbered and captioned, and the prose refers to it by its number."""
+def test_every_figure_is_numbered_captioned_and_cited(built_book, server):
+    """Every image of every page sits in a figure with a numbered caption, and the page's prose links to it by its
+    number (``{numref}``), so that a reader can refer to it."""
     _need_browser()
     from playwright.sync_api import sync_playwright
 
+    problems, figures_seen = [], 0
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{server}/notebooks/claims.html", wait_until="load")
-        figures = page.evaluate("""() => Array.from(document.querySelectorAll('article img')).map(img => {
-            const fig = img.closest('figure');
-            return {caption: fig ? (fig.querySelector('figcaption') || {}).textContent || '' : '',
-                    id: fig ? fig.id : ''};})""")
-        refs = page.evaluate("() => Array.from(document.querySelectorAll('a.reference.internal'))"
-                             ".map(a => a.textContent).filter(t => /^Fig\\. \\d/.test(t))")
+        for doc in toc_pages():
+            page.goto(f"{server}/{doc}.html", wait_until="load")
+            figures = page.evaluate("""() => Array.from(document.querySelectorAll('article img')).map(img => {
+                const fig = img.closest('figure');
+                const cap = fig && fig.querySelector('figcaption');
+                return {src: img.getAttribute('src'), id: fig ? fig.id : '',
+                        caption: cap ? cap.textContent.trim() : ''};})""")
+            cited = set(page.evaluate("() => Array.from(document.querySelectorAll('article a.reference.internal'))"
+                                      ".map(a => (a.getAttribute('href') || '').split('#')[1])"))
+            for f in figures:
+                figures_seen += 1
+                if not f["caption"].startswith("Fig."):
+                    problems.append(f"{doc}: an image without a numbered caption ({f['src']})")
+                elif f["id"] not in cited:
+                    problems.append(f"{doc}: {f['caption'][:40]}... is never referred to by its number")
         browser.close()
-    assert figures and all(f["caption"].strip().startswith("Fig.") for f in figures), figures
-    assert refs, "the prose never refers to a figure by its number"
+    assert figures_seen >= 10, f"only {figures_seen} figures found: the selector no longer finds them"
+    assert not problems, "\n".join(problems)
