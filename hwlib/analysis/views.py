@@ -1,0 +1,30 @@
+"""Tables as the page shows them: the columns the prose reads, each number with its interval in one cell, so that the
+table fits the book's column. The chapters keep the full table one click away, under a toggle."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hwlib.analysis.intervals import fmt
+
+
+def gap_view(gap: pd.DataFrame) -> pd.DataFrame:
+    """``report.adapter_gap`` per dataset: accuracy and macro-F1 lost to adapters and the training-loss gap, each with
+    its 95 % interval (the book's one rule), the paired seeds, the trainable share and the peak-memory ratio."""
+    rows = {}
+    for dataset, r in gap.iterrows():
+        rows[dataset] = {
+            "seeds": int(r.seeds),
+            "accuracy lost": fmt(r.accuracy_gap, r.accuracy_gap_low, r.accuracy_gap_high),
+            "macro-F1 lost": fmt(r.macro_f1_gap, r.macro_f1_gap_low, r.macro_f1_gap_high),
+            "loss higher by": fmt(r.final_train_loss_gap, r.final_train_loss_gap_low, r.final_train_loss_gap_high, 3),
+            "trainable %": round(float(r.trainable_pct_adapter), 2),
+            "memory ratio": round(float(r.peak_memory_ratio), 2) if np.isfinite(r.peak_memory_ratio) else "—",
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("dataset")
+
+
+def repository(url: str) -> str:
+    """``owner/name`` of a GitHub address (raw or not), else the address's host: where a file comes from, in short."""
+    parts = url.split("/")
+    return "/".join(parts[3:5]) if "github" in url and len(parts) > 4 else parts[2] if len(parts) > 2 else url
