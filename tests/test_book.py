@@ -313,3 +313,38 @@ def test_every_figure_is_numbered_captioned_and_cited(built_book, server):
         browser.close()
     assert figures_seen >= 10, f"only {figures_seen} figures found: the selector no longer finds them"
     assert not problems, "\n".join(problems)
+
+
+# Everything a reader is shown fits the text column: a table, figure, printed output, code block or equation wider
+# than the article is cut off or scrolls. What sits in a closed toggle (<details>) is one click away and is left out.
+_OVERFLOW = """() => {
+  const art = document.querySelector('article.bd-article') || document.querySelector('main');
+  const width = art.clientWidth;
+  const out = [];
+  for (const el of art.querySelectorAll('table, img, pre, figure, .cell_output > div, mjx-container[display=true]')) {
+    if (el.closest('details:not([open])')) continue;
+    const w = Math.max(el.scrollWidth, el.getBoundingClientRect().width);
+    if (w > width + 1) {
+      const sec = el.closest('section'), h = sec ? sec.querySelector('h1, h2, h3') : null;
+      out.push(`${el.tagName.toLowerCase()} ${Math.round(w)} px wide in a ${width} px column, in "` +
+               `${h ? h.textContent.replace('#', '').trim().slice(0, 60) : ''}"`);
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.browser
+def test_nothing_is_wider_than_the_column(built_book, server):
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    problems = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        for doc in toc_pages():
+            page.goto(f"{server}/{doc}.html", wait_until="load")
+            problems += [f"{doc}: {p}" for p in page.evaluate(_OVERFLOW)]
+        browser.close()
+    assert not problems, "\n".join(problems)

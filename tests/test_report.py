@@ -33,7 +33,9 @@ def test_grid_commands_train_exactly_the_missing_runs(missing):
         argv = shlex.split(cmd)
         assert argv[:4] == ["python", "-m", "hwlib", "grid"]
         trained += configs(parser().parse_args(argv[3:]))
-        assert cmd in E.missing_note(missing)
+        shown = E.wrap_command(cmd)  # as the note prints it: broken into lines that fit the page
+        assert shown in E.missing_note(missing) and all(len(line) <= 80 for line in shown.splitlines())
+        assert shlex.split(shown.replace("\\\n", " ")) == argv
     assert sorted(map(repr, trained)) == sorted(map(repr, missing))  # each once, nothing beyond
 
 

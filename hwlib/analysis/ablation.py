@@ -77,8 +77,8 @@ def one_change_table(sweep_records, around: dict | None = None) -> pd.DataFrame:
             key = diff[0]
             rows.append({"dataset": dataset, "method": method, "setting": key,
                          "recipe": _label(best["settings"], key), "changed to": _label(c["settings"], key),
-                         "dev macro-F1 change": c["dev"] - best["dev"],
-                         "test macro-F1 change": c["test"] - best["test"], "seeds": min(c["seeds"], best["seeds"])})
+                         "dev change": c["dev"] - best["dev"],
+                         "test change": c["test"] - best["test"], "seeds": min(c["seeds"], best["seeds"])})
     if not rows:
         return pd.DataFrame({"note": ["no two stored candidates differ in exactly one setting"]})
     return pd.DataFrame(rows).set_index(["dataset", "method", "setting"]).sort_index()
@@ -99,7 +99,7 @@ def describe_neighbours(table: pd.DataFrame, spread: dict | None = None) -> str:
         return "No neighbour and its centre are both stored yet."
     lines = []
     for (dataset, method), g in table.groupby(level=["dataset", "method"], sort=False):
-        better = g[g["dev macro-F1 change"] > 0]
+        better = g[g["dev change"] > 0]
         if better.empty:
             lines.append(f"- `{dataset}`, {method}: no single change beats the carried recipe on dev "
                          f"({len(g)} tried).")
@@ -108,8 +108,8 @@ def describe_neighbours(table: pd.DataFrame, spread: dict | None = None) -> str:
         noise = f", against a seed-to-seed standard deviation of {sd:.1f} at the carried recipe" if sd else ""
         for (_, _, setting), row in better.iterrows():
             lines.append(f"- `{dataset}`, {method}: dev prefers {setting} = {row['changed to']} over the carried "
-                         f"{row['recipe']} (dev {row['dev macro-F1 change']:+.1f} points on one seed{noise}; test "
-                         f"{row['test macro-F1 change']:+.1f}, shown, not used).")
+                         f"{row['recipe']} (dev {row['dev change']:+.1f} points on one seed{noise}; test "
+                         f"{row['test change']:+.1f}, shown, not used).")
     return "\n".join(lines)
 
 

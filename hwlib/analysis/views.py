@@ -28,3 +28,12 @@ def repository(url: str) -> str:
     """``owner/name`` of a GitHub address (raw or not), else the address's host: where a file comes from, in short."""
     parts = url.split("/")
     return "/".join(parts[3:5]) if "github" in url and len(parts) > 4 else parts[2] if len(parts) > 2 else url
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Column names as words (``chosen_epoch`` -> ``chosen epoch``, ``macro_f1`` -> ``macro-F1``), so that a table's
+    headers can wrap and it fits the column."""
+    def word(name):
+        return str(name).replace("macro_f1", "macro-F1").replace("micro_f1", "micro-F1").replace("_", " ")
+
+    return frame.rename(columns=word)

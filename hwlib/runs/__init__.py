@@ -3,7 +3,7 @@
 sweeps that choose recipes on dev (``sweeps``)."""
 from hwlib.runs.grids import (  # noqa: F401
     BATCHING_DATASETS, BOOK_DATASETS, PRESETS, PROFILES, TRANSFER, TRANSFER_FROM, TRANSFER_SEEDS, batching_configs,
-    book_configs, collect, grid_commands, missing_note, precision_configs, resolve_datasets, task2_configs,
+    book_configs, collect, grid_commands, missing_note, wrap_command, precision_configs, resolve_datasets, task2_configs,
     task3_configs, task3_plan, train_missing_default, validate,
 )
 from hwlib.runs.load_or_train import run, run_all  # noqa: F401

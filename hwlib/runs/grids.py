@@ -148,5 +148,16 @@ def missing_note(missing) -> str:
     if len(missing) > 12:
         lines.append(f"- ... and {len(missing) - 12} more")
     lines += ["", "Train them with the command(s) below (a grid skips stored runs), or run this notebook with papermill, "
-              "which trains what is missing:", "", "```bash", *grid_commands(missing), "```"]
+              "which trains what is missing:", "", "```bash", *map(wrap_command, grid_commands(missing)), "```"]
     return "\n".join(lines)
+
+
+def wrap_command(command: str, width: int = 78) -> str:
+    """A long shell command broken into lines of at most ``width`` characters (a word longer than that keeps a line
+    of its own), joined by backslash-newlines, so that it fits the page and still runs when pasted."""
+    words, lines = command.split(" "), [""]
+    for w in words:
+        if lines[-1].strip() and len(lines[-1]) + 1 + len(w) > width - 2:
+            lines.append("    ")
+        lines[-1] += ("" if lines[-1].strip() == "" else " ") + w
+    return " \\\n".join(lines)
