@@ -276,9 +276,10 @@ def show_task(done: dict, base: str) -> list:
 
     task, spec, runs = done["task"], done["spec"], done["runs"]
     have, pre = len(done["records"]), done["pre"]
-    out = [Markdown(f"### `{task}`\n\nFine-tuning: {done['source']}. {have} of {have + len(done['missing'])} runs "
-                    f"available; pretrained: {len(pre)} of {len(pre) + len(done['pre_missing'])}."),
-           Markdown(missing_note(done["missing"]))]
+    stored = (f" {have} of {have + len(done['missing'])} runs stored, {len(pre)} of "
+              f"{len(pre) + len(done['pre_missing'])} encoders pretrained." if done["missing"] or done["pre_missing"]
+              else "")
+    out = [Markdown(f"### `{task}`\n\nFine-tuning: {done['source']}.{stored}"), Markdown(missing_note(done["missing"]))]
     out += [Markdown(f"Not pretrained yet: `{name}` (`python -m hwlib pretrain --model {name}`).")
             for name in done["pre_missing"]]
     if pre:

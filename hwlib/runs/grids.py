@@ -133,9 +133,10 @@ def grid_commands(configs) -> list[str]:
 
 
 def missing_note(missing) -> str:
-    """Markdown: which requested runs are neither stored nor trained, and the command that trains them."""
+    """Markdown: which requested runs are neither stored nor trained, and the command that trains them; nothing
+    when every run is there (the chapter then just shows its results)."""
     if not missing:
-        return "All requested runs are stored."
+        return ""
     lines = [f"**{len(missing)} requested run(s) are not stored yet** and were left out of the tables below "
              "(training them takes minutes to hours on a CPU):", ""]
     shared = set.intersection(*(set(c.settings().items()) for c in missing))  # said once, in the commands
