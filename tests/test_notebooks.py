@@ -243,3 +243,35 @@ def test_the_chapters_plans_check_their_parameters_without_papermill():
         domain.plan("acl", arms={"MiniLM": "minilm"}, tapt="TAPT")
     with pytest.raises(ValueError, match="write BASE\\+tapt:TASK"):
         domain.plan("acl", arms={"MiniLM": "minilm", "TAPT": "minilm+tapt"}, tapt="TAPT")
+
+
+def test_figures_are_drawn_at_the_column_width():
+    """Every figure a chapter stores is drawn at most the text column's width (7.4 inches at 100 dpi, with the
+    saved figure's margin), so the page shows it unscaled and its 9-pt text stays 9 pt."""
+    import base64
+    import struct
+
+    too_wide = []
+    for path in sorted(NB.glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            for out in cell.get("outputs", []):
+                png = out.get("data", {}).get("image/png")
+                if png:
+                    width = struct.unpack(">I", base64.b64decode(png)[16:20])[0]
+                    if width > 760:
+                        too_wide.append(f"{path.name} cell {i}: {width} px")
+    assert not too_wide, "figures wider than the column:\n" + "\n".join(too_wide)
+
+
+def test_no_plotting_code_asks_for_text_under_9_pt():
+    import re
+
+    from hwlib.analysis.style import FIGURE, MIN_FONT_PT
+
+    assert all(v >= MIN_FONT_PT for k, v in FIGURE.items() if "size" in k and "figsize" not in k)
+    small = []
+    for path in sorted((NB.parent / "hwlib").rglob("*.py")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            small += [f"{path.name}:{n}: {line.strip()}" for m in re.finditer(r"fontsize=(\d+(?:\.\d+)?)", line)
+                      if float(m.group(1)) < MIN_FONT_PT]
+    assert not small, "\n".join(small)

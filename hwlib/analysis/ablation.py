@@ -168,17 +168,21 @@ def plot_dev_curves(records, label=lambda c: f"{c['method']} {c.get('pooling', '
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.4), dpi=90)
-    for i, r in enumerate(rec for rec in records if "selection" in rec):
+        _, ax = plt.subplots(figsize=(7.4, 4.8))
+    styles, counts = {"full": "-", "adapter": "--", "lora": ":"}, {}  # the method by line style, runs by colour
+    for r in (rec for rec in records if "selection" in rec):
         ep = [e["epoch"] for e in r["eval_history"]]
         f1 = [100 * e["macro_f1"] for e in r["eval_history"]]
-        line, = ax.plot(ep, f1, marker=".", ms=3, label=label(r["config"]), color=f"C{i}")
+        method = r["config"]["method"]
+        i = counts[method] = counts.get(method, -1) + 1
+        line, = ax.plot(ep, f1, marker=".", ms=3, ls=styles.get(method, "-."), label=label(r["config"]),
+                        color=f"C{i % 10}")
         ax.plot(r["selection"]["chosen_epoch"], 100 * r["selection"]["dev_macro_f1"], "o", color=line.get_color())
     if floor is not None:
         ax.axhline(floor, color="gray", ls="--", lw=1, label="majority floor")
     ax.set(xlabel="epoch", ylabel="dev macro-F1 (%)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)  # below, off the curves
     return ax
 
 

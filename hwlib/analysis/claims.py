@@ -122,19 +122,19 @@ def plot_loss_within(ev, ax=None):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(1, 3, figsize=(7, 2.6), dpi=100)
+        _, ax = plt.subplots(1, 3, figsize=(7.4, 2.8))
     markers = {"full": ("o", "C0"), "adapter": ("s", "C1"), "lora": ("^", "C2")}
     for a, d in zip(ax, reversed(ORDER)):
         g = ev.learned[ev.learned.dataset == d]
         for m, (mk, c) in markers.items():
             h = g[g.method == m]
-            a.scatter(h.final_train_loss, h.macro_f1, marker=mk, color=c, s=14, alpha=0.8, label=m)
-        a.set_title(NAMES[d], fontsize=9)
-        a.set_xlabel("final training loss", fontsize=9)
-        a.tick_params(labelsize=8)
+            a.scatter(h.final_train_loss, h.macro_f1, marker=mk, color=c, s=16, alpha=0.8, label=m)
+        a.set_title(NAMES[d])
+        a.set_xlabel("final training loss")
         a.grid(alpha=0.3)
-    ax[0].set_ylabel("test macro-F1", fontsize=9)
-    ax[-1].legend(fontsize=8, loc="lower left")
+    ax[0].set_ylabel("test macro-F1")
+    ax[0].figure.legend(*ax[0].get_legend_handles_labels(), loc="lower center", ncol=3, frameon=False,
+                        bbox_to_anchor=(0.5, -0.1))  # below the panels, off the points
     return ax
 
 

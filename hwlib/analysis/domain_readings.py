@@ -49,14 +49,14 @@ def plot_heldout_curves(records, ax=None):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
+        _, ax = plt.subplots(figsize=(7.4, 3.2))
     for r in records:
         curve = r["heldout_curve"]
         ax.plot([p["epoch"] for p in curve], [p["loss"] for p in curve], marker="o", ms=3,
                 label=f"{r['name']} (on {r['config']['dataset']} dev text)")
     ax.set(xlabel="epoch of pretraining", ylabel="held-out MLM loss")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     return ax
 
 
@@ -212,18 +212,18 @@ def plot_across_tasks(table: pd.DataFrame, ax=None):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 2.6), dpi=90)
+        _, ax = plt.subplots(figsize=(7.4, 2.8))
     for i, (label, dy) in enumerate((("TAPT - base", -0.12), ("TAPT - control", 0.12))):
         t = table.dropna(subset=[label])
         y = [list(table.index).index(task) + dy for task in t.index]
         ax.errorbar(t[label], y, xerr=[t[label] - t[label + " low"], t[label + " high"] - t[label]], fmt="o",
                     color=f"C{i}", capsize=3, label=label.replace("base", "MiniLM"))
     ax.axvline(0, color="gray", lw=1)
-    ax.set_yticks(range(len(table)), [f"{t} ({_seeds(n)})" for t, n in table.seeds.items()], fontsize=8)
+    ax.set_yticks(range(len(table)), [f"{t} ({_seeds(n)})" for t, n in table.seeds.items()], fontsize=9)
     ax.invert_yaxis()
     ax.set(xlabel="test macro-F1 difference, paired by seed (points, 95 % interval)")
     ax.grid(alpha=0.3, axis="x")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     return ax
 
 
@@ -245,22 +245,25 @@ def describe_pretraining(records) -> str:
 
 
 def plot_paired(frame: pd.DataFrame, arms: dict, col: str = "macro_f1", ax=None, floor: float | None = None):
-    """One line per seed across the arms (the same seed: the same data order and head), the arms' means as bars."""
+    """One line per seed across the arms (the same seed: the same data order and head), each seed with a marker and
+    a line style of its own; the arms' means as black bars; the axis zoomed to the data."""
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
+        _, ax = plt.subplots(figsize=(7.4, 3.4))
     labels = [a for a, m in arms.items() if (frame.model == m).any()]
     table = pd.DataFrame({a: frame[frame.model == arms[a]].set_index("seed")[col] for a in labels})
-    ax.bar(range(len(labels)), table.mean(), color=[f"C{i}" for i in range(len(labels))], alpha=0.35)
-    shades = plt.cm.Greys([0.45 + 0.5 * i / max(len(table) - 1, 1) for i in range(len(table))])
-    for (seed, row), shade in zip(table.iterrows(), shades):
-        ax.plot(range(len(labels)), row.values, ".-", color=shade, lw=0.9, ms=4, label=f"seed {seed}")
-    if floor is not None:
+    markers, styles = "os^vDPX*<>ph", ("-", "--", ":", "-.")
+    for k, (seed, row) in enumerate(table.iterrows()):
+        ax.plot(range(len(labels)), row.values, marker=markers[k % len(markers)], ls=styles[k % len(styles)],
+                color=f"C{k % 10}", lw=1, ms=5, label=f"seed {seed}")
+    ax.hlines(table.mean(), [i - 0.3 for i in range(len(labels))], [i + 0.3 for i in range(len(labels))],
+              colors="k", lw=3, label="mean of the arm")
+    if floor is not None and floor > table.min().min() - 5:
         ax.axhline(floor, color="gray", ls="--", lw=1, label="majority floor")
-    ax.legend(fontsize=7, loc="lower left", ncol=2)
-    ax.set_xticks(range(len(labels)), [textwrap.fill(a, 16) for a in labels], fontsize=8)
-    ax.set(ylabel=f"test {col.replace('_', '-')} (%)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, ncol=1)  # beside the plot, off the data
+    ax.set_xticks(range(len(labels)), [textwrap.fill(a, 16) for a in labels])
+    ax.set(ylabel=f"test {col.replace('macro_f1', 'macro-F1').replace('_', '-')} (%)")
     ax.grid(alpha=0.3, axis="y")
     return ax
 

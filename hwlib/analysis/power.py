@@ -48,7 +48,7 @@ def plot_half_widths(table: pd.DataFrame, ax=None, target: float = 3.0, most: in
     ax.annotate(f"±{target:g} points", (most, target), textcoords="offset points", xytext=(-4, 4), ha="right")
     top = float(np.nanmax(table["± now"])) * 1.15 if len(table) else 10
     ax.set(xlabel="seeds (paired)", ylabel="± of the 95 % interval (points)", ylim=(0, top), xlim=(2, most))
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False, ncol=1)
+    ax.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False, ncol=1)
     return ax
 
 

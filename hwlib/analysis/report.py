@@ -24,14 +24,16 @@ RUN_COLUMNS = ["model", "method", "learning_rate", "dataset", "seed", *METRICS, 
 
 def setup_notebook() -> None:
     """A chapter's set-up in one call: no progress bars or load reports from ``datasets`` and ``transformers``, no
-    FutureWarnings, tables with two decimals."""
+    FutureWarnings, tables with two decimals, figures at the column's width with text of at least 9 pt."""
     import warnings
 
+    from hwlib.analysis.style import book_figures
     from hwlib.speed.bench import quiet
 
     quiet()
     warnings.filterwarnings("ignore", category=FutureWarning)
     pd.set_option("display.precision", 2)
+    book_figures()
 
 
 def runs_frame(records) -> pd.DataFrame:
@@ -119,7 +121,7 @@ def plot_loss_curves(records, hue=("model", "method"), axes=None, smooth=5, entr
     curves = loss_curves(records)
     datasets = list(dict.fromkeys(curves.dataset)) or ["no stored runs"]
     if axes is None:
-        _, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.2), squeeze=False, dpi=90)
+        _, axes = plt.subplots(1, len(datasets), figsize=(7.4, 3.0), squeeze=False)
         axes = axes[0]
     for ax, dataset in zip(axes, datasets):
         d = curves[curves.dataset == dataset]
@@ -133,10 +135,12 @@ def plot_loss_curves(records, hue=("model", "method"), axes=None, smooth=5, entr
             from hwlib.data.stats import label_entropy
 
             ax.axhline(label_entropy(dataset), color="gray", ls="--", lw=1, label="label entropy")
-        ax.set(title=dataset, xlabel="epoch", ylabel="training loss")
+        ax.set(title=dataset, xlabel="epoch")
         ax.grid(alpha=0.3)
-    if not curves.empty:
-        axes[0].legend(fontsize=8)
+    axes[0].set_ylabel("training loss")
+    if not curves.empty:  # below the panels, off the curves
+        axes[0].figure.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, frameon=False,
+                              bbox_to_anchor=(0.5, -0.12))
     return axes
 
 
@@ -148,7 +152,7 @@ def plot_metric_bars(df: pd.DataFrame, metric="macro_f1", hue=("model", "method"
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
+        _, ax = plt.subplots(figsize=(7, 3.2))
     if df.empty:
         ax.text(0.5, 0.5, "no stored runs", ha="center", va="center", transform=ax.transAxes)
         return ax
@@ -180,9 +184,9 @@ def plot_metric_bars(df: pd.DataFrame, metric="macro_f1", hue=("model", "method"
                           linestyles="--" if k == 0 else ":", label=label if j == 0 else None)
                 labelled.add(label)
     ax.set_xticks(range(len(datasets)), datasets)
-    ax.set_ylabel(f"{metric} (%)")
-    if labelled:
-        ax.legend(fontsize=7, loc="upper left")
+    ax.set_ylabel(f"{metric.replace('macro_f1', 'macro-F1').replace('_', '-')} (%)")
+    if labelled:  # beside the bars, off the data
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return ax
 

@@ -25,7 +25,7 @@ def plot_stacked(answers: dict, ax=None, unit=GB):
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(10, 3.6), dpi=90)
+        _, ax = plt.subplots(figsize=(7.4, 3.8))
     x, ticks, peak_labelled = 0.0, [], False
     for label, by_method in answers.items():
         for method in ("full", "adapter"):
@@ -42,9 +42,9 @@ def plot_stacked(answers: dict, ax=None, unit=GB):
             ticks.append((x, f"{label}\n{method}"))
             x += 1
         x += 0.6
-    ax.set_xticks([t for t, _ in ticks], [name for _, name in ticks], fontsize=7)
+    ax.set_xticks([t for t, _ in ticks], [name for _, name in ticks], fontsize=9)
     ax.set_ylabel("GB")
     ax.set_ylim(0, ax.get_ylim()[1] * 1.15)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, ncol=5, loc="upper left")
+    ax.legend(fontsize=9, ncol=3, loc="upper left")
     return ax
