@@ -39,7 +39,7 @@ def plot_stacked(answers: dict, ax=None, unit=GB):
                 ax.plot([x - 0.4, x + 0.4], [parts["peak"] / unit] * 2, "k-", lw=2,
                         label=None if peak_labelled else "step peak")
                 peak_labelled = True
-            ticks.append((x, f"{label}\n{method}"))
+            ticks.append((x, f"{label}\n{method}".replace(" ", "\n")))  # one word a line: no collisions
             x += 1
         x += 0.6
     ax.set_xticks([t for t, _ in ticks], [name for _, name in ticks], fontsize=9)
