@@ -90,11 +90,14 @@ def test_a_merged_model_predicts_what_the_unmerged_one_does(trained):
 @pytest.mark.slow
 def test_under_bf16_autocast_the_merge_agrees_to_bf16s_precision(trained):
     # bf16 keeps 8 significant bits: each operand of a matmul is rounded by up to u = 2**-8 (0.39 %). The two sides
-    # round different operands (W + (alpha/r) B A once, against W and the low-rank path apart), so a logit may move
-    # by a few u of the logits' scale, never by more: allowed, 4 u of the largest |logit| (1.6 % of it).
+    # round different operands (W + (alpha/r) B A once, against W and the low-rank path apart) at each of the 6
+    # layers' two LoRA sites, and the layers' differences add up along the way, so a logit may move by a few u of the
+    # logits' scale: measured 1.5 u on a CPU that emulates bf16 and 4.1 u on one with native AVX512-BF16 (oneDNN
+    # rounds its accumulations differently there). Allowed: 8 u of the largest |logit| (3.1 % of it); a wrong merge
+    # is caught to 1e-4 by the fp32 test above.
     merged, unmerged = _merged_and_unmerged_logits(trained, autocast=True)
     u = torch.finfo(torch.bfloat16).eps / 2
-    torch.testing.assert_close(merged, unmerged, rtol=0, atol=4 * u * float(unmerged.abs().max()))
+    torch.testing.assert_close(merged, unmerged, rtol=0, atol=8 * u * float(unmerged.abs().max()))
 
 
 def test_lora_settings_apply_to_lora_only():
