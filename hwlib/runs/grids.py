@@ -132,9 +132,10 @@ def grid_commands(configs) -> list[str]:
     return cmds
 
 
-def missing_note(missing) -> str:
+def missing_note(missing, trained_by: str = "this notebook") -> str:
     """Markdown: which requested runs are neither stored nor trained, and the command that trains them; nothing
-    when every run is there (the chapter then just shows its results)."""
+    when every run is there (the chapter then just shows its results). ``trained_by``: the chapter that trains them
+    when run with papermill (a chapter reading another chapter's runs names it)."""
     if not missing:
         return ""
     lines = [f"**{len(missing)} requested run(s) are not stored yet** and were left out of the tables below "
@@ -148,8 +149,9 @@ def missing_note(missing) -> str:
     lines += [f"- `{c.model}` {c.method} on `{c.dataset}`, seed {c.seed}{differs(c)}" for c in missing[:12]]
     if len(missing) > 12:
         lines.append(f"- ... and {len(missing) - 12} more")
-    lines += ["", "Train them with the command(s) below (a grid skips stored runs), or run this notebook with papermill, "
-              "which trains what is missing:", "", "```bash", *map(wrap_command, grid_commands(missing)), "```"]
+    lines += ["", "Train them with the command(s) below (a grid skips stored runs), or run "
+              f"{trained_by} with papermill, which trains what is missing:",
+              "", "```bash", *map(wrap_command, grid_commands(missing)), "```"]
     return "\n".join(lines)
 
 
