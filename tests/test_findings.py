@@ -38,6 +38,14 @@ def test_a_too_wide_interval_says_how_many_seeds_would_decide():
     assert "wider than ±3" in how and "seeds would" in how
 
 
+def test_a_claim_just_outside_a_rounded_interval_is_shown_at_one_more_digit():
+    t = paired(0.921, 0.910)  # +0.011 to +1.831
+    assert F.judge_value(0.0, t, "points")[0] == "does not hold"
+    assert F.edge_note(0.0, t) == "at 2 decimals the interval is +0.01 to +1.83: 0 lies just below it"
+    assert F.edge_note(0.0, paired(1.0, 0.8)) == ""  # plainly outside at one decimal
+    assert F.edge_note(1.0, t) == ""  # inside
+
+
 def test_an_ordering_needs_separated_intervals_and_five_seeds_each():
     def num(mean, n=5):
         return F.number(mean, mean - 1, mean + 1, n, "points")
@@ -45,6 +53,9 @@ def test_an_ordering_needs_separated_intervals_and_five_seeds_each():
     assert F.ordered({"a": num(90), "b": num(80), "c": num(60)}, "abc")[0] == "holds"
     assert F.ordered({"a": num(90), "b": num(89.5), "c": num(60)}, "abc")[0] == "not shown"  # a, b overlap
     assert F.ordered({"a": num(70), "b": num(80), "c": num(60)}, "abc")[0] == "does not hold"
+    # means the other way round but intervals overlapping: nothing is decided, and it says which pair is apart
+    verdict, how = F.ordered({"a": num(89.5), "b": num(90), "c": num(60)}, "abc")
+    assert verdict == "not shown" and "a's and b's intervals overlap" in how and "b is ahead of c" in how
     verdict, how = F.ordered({"a": num(90, n=3), "b": num(80), "c": num(60)}, "abc")
     assert verdict == "not shown" and "3 of the 5 seeds" in how
 

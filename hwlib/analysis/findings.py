@@ -12,7 +12,8 @@ The rules, one per kind of finding:
   it lies inside the interval and the interval is narrow enough to tell it from its neighbours (half-width at most
   ``TOLERANCE``); *does not hold* when it lies outside; otherwise *not shown*, with how far.
 - **An ordering of datasets**: each dataset's mean over seeds with its t interval (not paired: the datasets differ);
-  A is *ahead* of B when A's interval lies wholly above B's.
+  A is *ahead* of B when A's interval lies wholly above B's, *behind* when wholly below; overlapping intervals order
+  nothing, whichever way their means lie.
 - **A correlation across runs**: Spearman's rank correlation with a permutation p-value (``correlation``); it holds
   at p < 0.05 with the claimed sign.
 - **A memory figure**: it holds when the GPU measurement (or, where none exists, the corrected formula) lies within
@@ -143,6 +144,17 @@ def judge_value(claimed: float, t: dict, unit: str) -> tuple[str, str]:
     return "holds", ""
 
 
+def edge_note(claimed: float, t: dict, digits: int = 1) -> str:
+    """For a claimed value just outside an interval that, rounded to ``digits``, seems to contain it: the interval at
+    one more digit, so the verdict can be checked by eye ("" otherwise)."""
+    low, high = round(t["low"], digits), round(t["high"], digits)
+    if t["low"] <= claimed <= t["high"] or not low <= claimed <= high:
+        return ""
+    d = digits + 1
+    return (f"at {d} decimals the interval is {t['low']:+.{d}f} to {t['high']:+.{d}f}: {claimed:g} lies just "
+            f"{'below' if claimed < t['low'] else 'above'} it")
+
+
 def judge_effect(e: dict, target: float = TOLERANCE["points"]) -> tuple[str, str]:
     """An effect claimed to exist (TAPT over its control): *holds* when its interval lies above zero over at least
     ``MIN_RUNS`` pairs, *does not hold* when it lies below zero or within ±``target`` around it, else *not shown*."""
@@ -168,19 +180,26 @@ def interval_over_seeds(values) -> dict:
 
 
 def ordered(intervals: dict, order) -> tuple[str, str]:
-    """``(verdict, how_far)`` for "``order[0]`` > ``order[1]`` > ...": each ahead of the next (interval wholly above),
-    every dataset with at least ``MIN_RUNS`` seeds."""
+    """``(verdict, how_far)`` for "``order[0]`` > ``order[1]`` > ...": *holds* when each is ahead of the next
+    (interval wholly above), *does not hold* when one lies wholly below the next, else *not shown*, saying which
+    neighbours the intervals tell apart; every dataset needs at least ``MIN_RUNS`` seeds."""
     short = min(intervals[d]["n"] for d in order)
     if short < MIN_RUNS:
         return "not shown", seeds_short(short)
     pairs = list(zip(order, order[1:]))
     if all(intervals[a]["low"] > intervals[b]["high"] for a, b in pairs):
         return "holds", ""
-    if any(intervals[a]["mean"] < intervals[b]["mean"] and intervals[a]["high"] < intervals[b]["low"] for a, b in pairs):
+    if any(intervals[a]["high"] < intervals[b]["low"] for a, b in pairs):
         return "does not hold", ""
-    if any(intervals[a]["mean"] < intervals[b]["mean"] for a, b in pairs):
-        return "does not hold", "the means are in another order, though the intervals overlap"
-    return "not shown", "the means are in the claimed order but some intervals overlap"
+
+    def name(d):
+        return NAMES.get(d, d)
+
+    ahead = [f"{name(a)} is ahead of {name(b)}" for a, b in pairs if intervals[a]["low"] > intervals[b]["high"]]
+    overlap = [f"{name(a)}'s and {name(b)}'s intervals overlap (means {intervals[a]['mean']:.1f} and "
+               f"{intervals[b]['mean']:.1f}), and overlapping intervals order nothing"
+               for a, b in pairs if not intervals[a]["low"] > intervals[b]["high"]]
+    return "not shown", "; ".join(ahead + overlap)
 
 
 def as_records(findings) -> list[dict]:

@@ -115,13 +115,15 @@ def adapter_findings(ev) -> list[F.Finding]:
             continue
         r = gap.loc[d]
         verdict, how_far = F.judge_value(claimed, F.paired_of(r, "accuracy"), "points")
+        edge = F.edge_note(claimed, F.paired_of(r, "accuracy"))
         if floored.get(d):  # an arm that learned nothing in any seed: its gap says nothing about the method
             verdict, how_far = "not testable here", (f"every {' and every '.join(floored[d])} seed sits at the "
                                                      "majority-class floor")
         out.append(F.Finding(
             f"adapter_drop_{d}", "Task 3", f"adapters lose about {claimed:g} on {NAMES[d]}",
             f"Adapters lose about {claimed:g} % accuracy on {NAMES[d]}.",
-            f"full fine-tuning minus adapters, accuracy points: {_gap_text(r, 'accuracy')}", verdict,
+            f"full fine-tuning minus adapters, accuracy points: {_gap_text(r, 'accuracy')}"
+            + (f" ({edge})" if edge else ""), verdict,
             "the recipes chosen on dev, full fine-tuning and adapters paired by seed", "claims-adapters",
             F.gap_number(r, "accuracy"), how_far,
             _gap_text(course.loc[d], "accuracy") if d in course.index else ""))
