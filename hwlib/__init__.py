@@ -16,9 +16,10 @@ Layers, bottom up; a module imports only from its own layer or those below it (`
    memory measurements), ``listing``.
 6. ``runs``: load what is stored, else train when allowed: ``run``, ``pretrained``, ``grids``, ``sweeps``.
 7. ``analysis`` (``report``, ``intervals``: the one rule for a paired comparison, ``paired``, ``power``, ``errors``,
-   ``ablation``, ``costs``, ``domain`` and ``domain_readings``: the TAPT experiment, ``claims``); beside it
-   ``memory`` (the SymPy ``model``, the report's ``report`` and ``figures``, ``measure``, ``gpu``) and ``speed``
-   (``flops``, ``bench``).
+   ``ablation``, ``paired_changes``, ``costs``, ``domain`` and ``domain_readings``: the TAPT experiment; the
+   findings ledger: ``evidence``, ``correlation``, ``findings``, ``ledger``, ``ledger_task3``, ``claims``; the
+   page: ``views``, ``style``, ``source``); beside it ``memory`` (the SymPy ``model``, the report's ``report`` and
+   ``figures``, ``measure``, ``gpu``, ``calculator``) and ``speed`` (``flops``, ``bench``).
 8. ``__main__``: the command line (``python -m hwlib --help``).
 """
 __version__ = "0.1.0"

@@ -109,3 +109,43 @@ def test_the_scale_note_sets_the_learning_rate_against_alpha_over_r():
     assert "learning rate 0.002 at r = 64, alpha = 16, so alpha / r = 0.25" in text
     assert "at a learning rate of 0.0005 with alpha = r" in text and "full" not in text
     assert ablation.describe_scale(recipes[1:]) == "No LoRA recipe is chosen yet."
+
+
+def test_changes_around_a_recipe_are_paired_by_seed_and_measure_the_reference_gap_again():
+    from hwlib.analysis import paired_changes
+
+    centre = dict(method="adapter", learning_rate=1e-3, pooling="mean", **BUDGET)
+    base = RunConfig(**centre)
+    ln = base.replace(train_layernorm=True)
+    recs, full = [], []
+    for seed, (dev, acc, dev_ln, acc_ln, acc_full) in enumerate(
+            [(0.60, 0.70, 0.62, 0.72, 0.75), (0.50, 0.60, 0.53, 0.64, 0.66), (0.70, 0.65, 0.71, 0.66, 0.70)], 1):
+        recs += [record(base.replace(seed=seed), dev, acc), record(ln.replace(seed=seed), dev_ln, acc_ln)]
+        full.append(record(RunConfig(seed=seed, learning_rate=1e-4, pooling="mean", **BUDGET), 0.7, acc_full))
+    recs.append(record(base.replace(seed=1, learning_rate=3e-4, train_layernorm=True), 0.9, 0.9))  # two changes
+    t = paired_changes.paired_changes(recs, centre, full)
+    assert list(t.index) == ["the recipe", "train_layernorm: False → True"]
+    row = t.loc["train_layernorm: False → True"]
+    # dev changes +2, +3, +1 points: mean +2.0, sd 1, t(2) 4.303 * 1 / sqrt(3) = 2.48
+    assert row["seeds"] == 3 and row["dev macro-F1 change"] == "+2.0 (-0.5 to +4.5)"
+    assert row["test accuracy change"].startswith("+2.3 ")  # +2, +4, +1
+    assert t.loc["the recipe", "full minus it, accuracy"].startswith("+5.3 ")  # 5, 6, 5
+    assert row["full minus it, accuracy"].startswith("+3.0 ")  # 3, 2, 4: the gap measured again, narrower
+    text = paired_changes.chosen_on_dev(recs, centre)
+    assert "seeds [1, 2, 3]" in text and "Dev chooses **train_layernorm True**" in text
+    label, chosen, seeds = paired_changes.dev_choice(recs, centre)
+    assert chosen == centre | {"train_layernorm": True} and seeds == [1, 2, 3]
+    # the head counts as one change: pooling and the pooler together
+    head = base.replace(seed=1, pooling="cls", train_pooler=True)
+    _, chosen, seeds = paired_changes.dev_choice(recs[:2] + [record(head, 0.99, 0.5)], centre)
+    assert chosen == centre | {"pooling": "cls", "train_pooler": True} and seeds == [1]
+    assert "bracket" not in text  # a switch has no edge
+    # a learning rate chosen at the top of what was tried leaves the bracket open upward; inside it, closed
+    faster = [record(base.replace(seed=s, learning_rate=3e-3), 0.95, 0.7) for s in (1, 2, 3)]
+    text = paired_changes.chosen_on_dev(recs + faster, centre)
+    assert "Dev chooses **learning_rate 0.003**" in text
+    assert "highest `learning_rate` tried (0.001, 0.003)" in text and "step up is untried" in text
+    slower = [record(base.replace(seed=s, learning_rate=1e-2), 0.1, 0.2) for s in (1, 2, 3)]
+    assert "bracket" not in paired_changes.chosen_on_dev(recs + faster + slower, centre)
+    with pytest.raises(ValueError, match="no stored run of the recipe"):
+        paired_changes.paired_changes(recs[1::2], centre)

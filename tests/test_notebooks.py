@@ -99,11 +99,15 @@ def test_recipes_chapter_sweeps_chooses_on_dev_and_trains_the_seeds(trainable, t
                   grids={"full": {"learning_rate": [1e-4]}, "adapter": {"learning_rate": [1e-3], "pooling": ["mean", "cls"]}},
                   seeds=[1, 2], probe_datasets=["acl"], max_train_samples=32, max_eval_samples=32,
                   transfer={"restaurant": {"epochs": 1}}, transfer_methods=["full"], transfer_seeds=[1],
-                  neighbours={"restaurant": {"full": {"learning_rate": [1e-4, 3e-4]}}}, course_seeds=[1])
+                  neighbours={"restaurant": {"full": {"learning_rate": [1e-4, 3e-4]}}}, course_seeds=[1],
+                  houlsby={"train_layernorm": [True]}, houlsby_seeds=[2], houlsby_chosen_seeds=[1, 2])
     runs = _stored(trainable)
     # the probe; the sweep (seed 1): one full, two adapter candidates; the chosen recipes on seed 2: full and
-    # adapter; ACL-ARC's full recipe carried over to restaurant, seed 1, and its one neighbour there (lr 3e-4)
-    assert sorted(r["config"]["method"] for r in runs) == ["adapter"] * 3 + ["full"] * 4 + ["probe"]
+    # adapter; ACL-ARC's full recipe carried over to restaurant, seed 1, and its one neighbour there (lr 3e-4);
+    # the adapters' recipe with its LayerNorms training, seed 2, and seed 1 as well if dev chooses it
+    layernorm = sum(r["config"]["train_layernorm"] for r in runs)
+    assert layernorm in (1, 2)
+    assert sorted(r["config"]["method"] for r in runs) == ["adapter"] * (3 + layernorm) + ["full"] * 4 + ["probe"]
     assert all(r["config"]["select_on_dev"] and "selection" in r for r in runs)
     restaurant = sorted((r["config"]["method"], r["config"]["learning_rate"], r["config"]["epochs"])
                         for r in runs if r["config"]["dataset"] == "restaurant_sup")
@@ -113,7 +117,10 @@ def test_recipes_chapter_sweeps_chooses_on_dev_and_trains_the_seeds(trainable, t
     # is the course's baseline, which is the Task 2 chapter's to train, and it says so
     assert text.count("not stored yet") == 1
     assert "1 requested run(s) are not stored yet" in text and "run the Task 2 chapter with papermill" in text
-    assert len(runs) == 8  # the neighbours load the carried run and train only the new one
+    assert len(runs) == 8 + layernorm  # the neighbours load the carried run and train only the new one
+    assert "train_layernorm: False → True" in text
+    assert ("Dev chooses **train_layernorm True**" in text) == (layernorm == 2)
+    assert ("Dev keeps the recipe" in text) == (layernorm == 1)
     assert re.search(r"restaurant_sup`, full: (no single change beats|dev prefers learning_rate)", text)
 
 
