@@ -149,6 +149,55 @@ def test_the_ledger_rests_on_runs_that_learned(stored_ledger):
     assert set(ev.tuned.method) == {"full", "adapter", "lora"}  # the recipes chosen on dev, never the course's
 
 
+def test_a_tasks_own_drop_rests_on_the_adapters_dev_chose_later_and_comparisons_across_tasks_on_one_recipe(
+        stored_ledger):
+    from hwlib.analysis.evidence import refined_frame
+    from hwlib.analysis.intervals import fmt
+    from hwlib.analysis.report import adapter_gap
+
+    ev, found = stored_ledger
+    arm = ev.refined[("acl_sup", "adapter")]  # the stored search around the sweep's adapter recipe prefers a variant
+    assert arm["settings"]["learning_rate"] == 3e-3 and not arm["settings"].get("train_layernorm")
+    seeds = sorted(r["config"]["seed"] for r in arm["records"])
+    assert seeds == sorted(set(seeds)) and len(seeds) >= 3
+    own, sweep = adapter_gap(refined_frame(ev)).loc["acl_sup"], adapter_gap(ev.tuned).loc["acl_sup"]
+    by_key = {f.key: f for f in found}
+    drop = by_key["adapter_drop_acl_sup"]
+    assert drop.number["mean"] == pytest.approx(own.accuracy_gap) and drop.number["n"] == len(seeds)
+    assert f"at the sweep's recipe {fmt(sweep.accuracy_gap, sweep.accuracy_gap_low, sweep.accuracy_gap_high)}" \
+        in drop.measured
+    # across tasks one recipe: the drop-with-difficulty finding reads the sweep's ACL-ARC gap
+    assert by_key["drop_grows"].number["mean"] == pytest.approx(sweep.accuracy_gap)
+    # other tasks have no later search: their rows are the sweep's
+    assert adapter_gap(refined_frame(ev)).loc["restaurant_sup"].equals(adapter_gap(ev.tuned).loc["restaurant_sup"])
+
+
+def test_a_search_where_dev_keeps_the_recipe_refines_nothing(stored_ledger):
+    from hwlib.analysis.evidence import refined_arms
+
+    ev, _ = stored_ledger
+    acl = [r for r in ev.recipes if r["dataset"] == "acl_sup"]
+    # the LayerNorms alone: dev keeps the recipe on the stored seeds 1-3
+    assert refined_arms(acl, [1, 2], {("acl_sup", "adapter"): ({"train_layernorm": [True]}, (1, 2, 3))}) == {}
+    # no run of the search stored: nothing to choose from
+    assert refined_arms(acl, [1], {("acl_sup", "adapter"): ({"learning_rate": [0.5]}, (97,))}) == {}
+
+
+def test_the_search_the_ledger_reads_is_the_one_the_recipes_chapter_runs():
+    import ast
+
+    from hwlib.analysis.evidence import REFINE
+
+    cells = json.loads(open("notebooks/recipes.ipynb", encoding="utf-8").read())["cells"]
+    params = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))
+    values = {}
+    for node in ast.parse("".join(params["source"])).body:
+        if isinstance(node, ast.Assign) and node.targets[0].id in ("houlsby", "houlsby_seeds", "transfer_from"):
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+    assert values["transfer_from"] == "acl"
+    assert REFINE == {("acl_sup", "adapter"): (values["houlsby"], tuple(values["houlsby_seeds"]))}
+
+
 def test_the_command_line_prints_the_ledger_as_json(capsys, stored_ledger):
     from hwlib.__main__ import main
 

@@ -140,15 +140,19 @@ def plot_loss_within(ev, ax=None):
 
 def gap_table(ev) -> pd.DataFrame:
     """Full fine-tuning minus adapters per task (accuracy points; adapters minus full in final training loss), the
-    book's paired rule over seeds, under the recipes chosen on dev and under the course's settings."""
+    book's paired rule over seeds, under the recipes chosen on dev, under the adapters' configuration a later search
+    on dev chose (``evidence.refined_frame``: only the tasks that have one) and under the course's settings."""
+    from hwlib.analysis.evidence import refined_frame
     from hwlib.analysis.intervals import fmt
     from hwlib.analysis.report import adapter_gap
 
     rows = []
-    for label, frame in (("recipes", ev.tuned), ("course", ev.course)):
+    later = {d for d, m in ev.refined if m == "adapter"}
+    for label, frame, tasks in (("recipes", ev.tuned, ORDER), ("later choice", refined_frame(ev), later),
+                                ("course", ev.course, ORDER)):
         gap = adapter_gap(frame)
         for d in reversed(ORDER):
-            if d not in gap.index:
+            if d not in gap.index or d not in tasks:
                 continue
             r = gap.loc[d]
             rows.append({"runs": label, "task": NAMES[d], "seeds": int(r.seeds),

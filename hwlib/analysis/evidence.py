@@ -8,6 +8,10 @@
 - ``sized``: full fine-tuning with ACL-ARC's recipe on restaurant and AG News cut to ACL-ARC's training size
   (``stratified_train_samples``, class shares kept, a new draw per seed): difficulty with size held equal.
 - ``tapt``: the domain-pretraining experiment's paired effects per task (``hwlib.analysis.domain``).
+- ``refined``: where a later search on dev, one change at a time around a sweep's recipe (``REFINE``: the recipes
+  chapter's Houlsby's configuration), prefers a variant, that variant's runs on the recipe's seeds. A verdict on that
+  task and method rests on them (``refined_frame``); a comparison across tasks keeps the sweep's recipe, the one
+  carried to every task.
 - ``learned``: every stored run of the model as it ships, on a whole task, that did not end at the majority-class
   floor, whatever its settings (course, sweeps, recipes): the runs a correlation across configurations reads.
 """
@@ -24,6 +28,9 @@ from hwlib.analysis.report import runs_frame
 
 RECIPE_FILE = "tuned"
 SIZED_DATASETS = ("restaurant_sup", "agnews_sup")
+# (dataset, method) -> (the settings changed one at a time around the sweep's recipe, the seeds they were tried on):
+# the recipes chapter's ``houlsby`` and ``houlsby_seeds`` (a test holds the two equal)
+REFINE = {("acl_sup", "adapter"): ({"train_layernorm": [True], "learning_rate": [3e-3]}, (1, 2, 3))}
 
 
 @dataclass
@@ -37,6 +44,43 @@ class Evidence:
     train_size: int = 0  # ACL-ARC's training examples, the size the larger tasks are cut to
     tuned_records: list = field(default_factory=list)  # the records behind ``tuned`` (predictions included)
     labels: dict = field(default_factory=dict)  # task -> labels, largest class's share, balance (``label_facts``)
+    refined: dict = field(default_factory=dict)  # (dataset, method) -> {"label", "settings", "records"}
+
+
+def refined_arms(recipes, seeds, refine=None) -> dict:
+    """``(dataset, method) -> {"label", "settings", "records"}`` for each recipe with a search around it in
+    ``refine`` (default ``REFINE``) whose stored runs make dev prefer a variant (``paired_changes.dev_choice``): the
+    variant's label, its settings and its stored runs on ``seeds``. A search dev settles on the recipe adds
+    nothing."""
+    from hwlib.analysis import paired_changes
+    from hwlib.train.config import RunConfig
+
+    out = {}
+    for r in recipes:
+        vary, tried_on = (refine if refine is not None else REFINE).get((r["dataset"], r["method"]), (None, ()))
+        if not vary:
+            continue
+        centre = {"model": r["model"], "method": r["method"], "dataset": r["dataset"]} | r["settings"]
+        search = _records(E.neighbour_configs([centre | {"seed": s} for s in tried_on], vary))
+        if not search or not any(RunConfig(**x["config"]).settings() == RunConfig(**centre).settings()
+                                 for x in search):
+            continue
+        label, chosen, _ = paired_changes.dev_choice(search, centre)
+        if label != "the recipe":
+            out[(r["dataset"], r["method"])] = {
+                "label": label, "settings": chosen,
+                "records": _records(E.neighbour_configs([chosen | {"seed": s} for s in seeds], {}))}
+    return out
+
+
+def refined_frame(ev) -> pd.DataFrame:
+    """``ev.tuned`` with each refined arm's runs in place of its sweep recipe's: what a verdict on that task and
+    method rests on."""
+    frame = ev.tuned
+    for (dataset, method), arm in ev.refined.items():
+        frame = pd.concat([frame[~((frame.dataset == dataset) & (frame.method == method))],
+                           runs_frame(arm["records"])], ignore_index=True)
+    return frame
 
 
 def _records(configs) -> list[dict]:
@@ -145,4 +189,5 @@ def gather(model: str = "minilm", course_seeds=(1, 2, 3), recipe_seeds=tuple(ran
         tapt[task] = {"spec": spec, "effects": table}
     return Evidence(course=course, tuned=tuned, sized=sized, learned=learned_runs(model), tapt=tapt, recipes=recipes,
                     train_size=train_size, tuned_records=tuned_records,
-                    labels={task: label_facts(task) for task in datasets})
+                    labels={task: label_facts(task) for task in datasets},
+                    refined=refined_arms([r for r in recipes if r["dataset"] == E.TRANSFER_FROM], recipe_seeds))

@@ -1,6 +1,8 @@
 """The report's Task 3 conclusions, one ``findings.Finding`` each: the memory figures of the 3B model (decided by the
 GPU measurement of the 3B-class encoder, with the corrected formulas beside it) and the adapters against full
-fine-tuning (decided by the recipes chosen on dev, paired by seed; the course's settings shown beside)."""
+fine-tuning (decided by the recipes chosen on dev, paired by seed; the course's settings shown beside). A task's own
+drop rests on the best configuration dev found there (``evidence.refined_frame``); the findings that compare the
+tasks keep the sweep's recipe, one recipe on all three, so that the tasks differ in nothing else."""
 from __future__ import annotations
 
 import math
@@ -100,20 +102,22 @@ def _gap_text(r, col: str, digits: int = 1) -> str:
 def adapter_findings(ev) -> list[F.Finding]:
     """The accuracy each dataset loses to adapters, whether the loss grows with difficulty, and the training-loss
     gap: on the recipes chosen on dev (the verdict) and under the course's settings (beside it)."""
+    from hwlib.analysis.evidence import refined_frame
     from hwlib.analysis.report import floor_only
 
     gap, course = adapter_gap(ev.tuned), adapter_gap(ev.course)
-    floored = floor_only(ev.tuned)
+    own = adapter_gap(refined_frame(ev))  # each task's best configuration found on its dev
+    floored = floor_only(refined_frame(ev))
     out = []
     for d in reversed(ORDER):  # ACL-ARC, restaurant, AG News: the report's order
         claimed = GAP_CLAIM[d]
-        if d not in gap.index:
+        if d not in own.index:
             out.append(F.Finding(f"adapter_drop_{d}", "Task 3", f"adapters lose about {claimed:g} on {NAMES[d]}",
                                  f"Adapters lose about {claimed:g} % accuracy on {NAMES[d]}.", "—", "not shown",
                                  "the recipes chosen on dev", "claims-adapters", F.number(),
                                  F.seeds_short(0)))
             continue
-        r = gap.loc[d]
+        r, refined = own.loc[d], ev.refined.get((d, "adapter"))
         verdict, how_far = F.judge_value(claimed, F.paired_of(r, "accuracy"), "points")
         edge = F.edge_note(claimed, F.paired_of(r, "accuracy"))
         if floored.get(d):  # an arm that learned nothing in any seed: its gap says nothing about the method
@@ -122,14 +126,24 @@ def adapter_findings(ev) -> list[F.Finding]:
         out.append(F.Finding(
             f"adapter_drop_{d}", "Task 3", f"adapters lose about {claimed:g} on {NAMES[d]}",
             f"Adapters lose about {claimed:g} % accuracy on {NAMES[d]}.",
-            f"full fine-tuning minus adapters, accuracy points: {_gap_text(r, 'accuracy')}"
-            + (f" ({edge})" if edge else ""), verdict,
-            "the recipes chosen on dev, full fine-tuning and adapters paired by seed", "claims-adapters",
+            f"full fine-tuning minus adapters{_refined_text(refined)}, accuracy points: {_gap_text(r, 'accuracy')}"
+            + (f" ({edge})" if edge else "")
+            + (f"; at the sweep's recipe {_gap_text(gap.loc[d], 'accuracy')}" if refined else ""), verdict,
+            "the recipes chosen on dev" + (", the adapters' from a later search around the sweep's" if refined
+                                           else "") + ", full fine-tuning and adapters paired by seed",
+            "claims-adapters",
             F.gap_number(r, "accuracy"), how_far,
             _gap_text(course.loc[d], "accuracy") if d in course.index else ""))
     out.append(drop_grows(gap, course))
     out.append(loss_gap(gap, course))
     return out
+
+
+def _refined_text(refined) -> str:
+    """`` at learning rate 0.003 (dev's choice around the sweep's recipe)`` for a refined arm, else ``""``."""
+    if not refined:
+        return ""
+    return f" at {refined['label'].replace('_', ' ')} (dev's choice in a search around the sweep's recipe)"
 
 
 def drop_grows(gap, course=None) -> F.Finding:
@@ -141,8 +155,9 @@ def drop_grows(gap, course=None) -> F.Finding:
     return F.Finding(
         "drop_grows", "Task 3", "the drop grows with difficulty",
         "The harder the task, the more accuracy the adapters lose.",
-        f"accuracy lost to adapters, hardest task first: {text}", verdict,
-        "the recipes chosen on dev; a task's gap is larger when its interval lies wholly above the next one's",
+        f"accuracy lost to adapters under the sweep's recipe, hardest task first: {text}", verdict,
+        "the sweep's recipes, chosen on ACL-ARC's dev and carried to the others (one recipe on all three tasks); a "
+        "task's gap is larger when its interval lies wholly above the next one's",
         "claims-adapters", nums["acl_sup"], why,
         (", ".join(f"{NAMES[d]} {_gap_text(course.loc[d], 'accuracy')}" for d in order
                    if d in course.index)) if course is not None else "",
@@ -163,7 +178,8 @@ def loss_gap(gap, course=None) -> F.Finding:
         "loss_gap", "Task 3", "adapters' training loss about 0.1 higher",
         "The adapters' final training loss is about 0.1 higher than full fine-tuning's.",
         "adapters minus full fine-tuning, final training loss: " + "; ".join(texts), F.combine(parts),
-        "the recipes chosen on dev, paired by seed; it holds on a task when 0.1 lies in the interval and the "
+        "the sweep's recipes (one recipe on all three tasks), paired by seed; it holds on a task when 0.1 lies in "
+        "the interval and the "
         f"interval is within ±{F.TOLERANCE['loss']:g}", "claims-adapters",
         F.gap_number(gap.loc["acl_sup"], "final_train_loss", "loss") if "acl_sup" in gap.index else F.number(),
         "; ".join(hows),
