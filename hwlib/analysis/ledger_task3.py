@@ -161,7 +161,8 @@ def drop_grows(gap, course=None) -> F.Finding:
         "claims-adapters", nums["acl_sup"], why,
         (", ".join(f"{NAMES[d]} {_gap_text(course.loc[d], 'accuracy')}" for d in order
                    if d in course.index)) if course is not None else "",
-        headline=", ".join(f"{NAMES[d]} {n['mean']:+.1f}" for d, n in nums.items() if n["n"]) + " points")
+        headline=", ".join(f"{NAMES[d]} {n['mean']:+.1f}" for d, n in nums.items() if n["n"])
+        + " points, the sweep's recipe")
 
 
 def loss_gap(gap, course=None) -> F.Finding:
@@ -186,4 +187,4 @@ def loss_gap(gap, course=None) -> F.Finding:
         ("; ".join(f"{NAMES[d]} {_gap_text(course.loc[d], 'final_train_loss', 3)}"
                    for d in reversed(ORDER) if d in course.index)) if course is not None else "",
         headline=", ".join(f"{NAMES[d]} {gap.loc[d, 'final_train_loss_gap']:+.3f}" for d in reversed(ORDER)
-                           if d in gap.index))
+                           if d in gap.index) + ", the sweep's recipe")
