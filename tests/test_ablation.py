@@ -4,6 +4,7 @@ import dataclasses
 import pytest
 
 from hwlib.analysis import ablation
+from hwlib.data.stats import majority_floor
 from hwlib.train.config import RunConfig
 
 BUDGET = dict(select_on_dev=True, epochs=10, patience=3, warmup_ratio=0.06, weight_decay=0.01)
@@ -146,6 +147,15 @@ def test_changes_around_a_recipe_are_paired_by_seed_and_measure_the_reference_ga
     assert "Dev chooses **learning_rate 0.003**" in text
     assert "highest `learning_rate` tried (0.001, 0.003)" in text and "step up is untried" in text
     slower = [record(base.replace(seed=s, learning_rate=1e-2), 0.1, 0.2) for s in (1, 2, 3)]
-    assert "bracket" not in paired_changes.chosen_on_dev(recs + faster + slower, centre)
+    text = paired_changes.chosen_on_dev(recs + faster + slower, centre)
+    assert "bracket" not in text and "floor" not in text
+    # a step so large that every seed predicts the majority class: named as a collapse
+    floor = majority_floor("acl_sup")
+    collapsed = [record(base.replace(seed=s, learning_rate=1e-2), 0.1, floor["accuracy"] / 100) for s in (1, 2, 3)]
+    for r in collapsed:
+        r["metrics"]["macro_f1"] = floor["macro_f1"] / 100
+    text = paired_changes.chosen_on_dev(recs + faster + collapsed, centre)
+    assert "At the majority-class floor, having learned only the label frequencies: learning_rate 0.01 (3 of 3 " \
+           "seeds)." in text
     with pytest.raises(ValueError, match="no stored run of the recipe"):
         paired_changes.paired_changes(recs[1::2], centre)

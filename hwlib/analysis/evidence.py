@@ -30,7 +30,9 @@ RECIPE_FILE = "tuned"
 SIZED_DATASETS = ("restaurant_sup", "agnews_sup")
 # (dataset, method) -> (the settings changed one at a time around the sweep's recipe, the seeds they were tried on):
 # the recipes chapter's ``houlsby`` and ``houlsby_seeds`` (a test holds the two equal)
-REFINE = {("acl_sup", "adapter"): ({"train_layernorm": [True], "learning_rate": [3e-3]}, (1, 2, 3))}
+REFINE = {("acl_sup", "adapter"): (
+    {"train_layernorm": [True], "learning_rate": [3e-3, 1e-2]},
+    (1, 2, 3))}
 
 
 @dataclass

@@ -12,13 +12,15 @@ import pandas as pd
 
 from hwlib.analysis.ablation import HEAD, _by_configuration, _differences, _label
 from hwlib.analysis.intervals import fmt, pairable_seeds, paired_t
+from hwlib.data.stats import majority_floor
 from hwlib.train.config import RunConfig
 
 
 def _frame(records) -> pd.DataFrame:
     """One row per run: its seed, arithmetic and device (what may be paired), scores in points, weights trained."""
     return pd.DataFrame([{
-        "seed": r["config"]["seed"], "precision": r.get("provenance", {}).get("precision"),
+        "seed": r["config"]["seed"], "dataset": r["config"]["dataset"],
+        "precision": r.get("provenance", {}).get("precision"),
         "device": r.get("provenance", {}).get("device"), "trainable": r.get("params", {}).get("trainable"),
         "dev_macro_f1": 100 * r["selection"]["dev_macro_f1"],
         **{m: 100 * r["metrics"][m] for m in ("accuracy", "macro_f1")}} for r in records])
@@ -100,7 +102,22 @@ def chosen_on_dev(records, centre: dict) -> str:
     listed = ", ".join(f"{k} {v:.1f}" for k, v in sorted(means.items(), key=lambda kv: -kv[1]))
     return (f"Mean dev macro-F1 over seeds {common}: {listed}. Dev chooses **{best}**"
             + ("." if best == "the recipe" else ", whose further seeds measure the gap again below.")
-            + _edge(near, centre, best))
+            + _edge(near, centre, best) + _floors(near))
+
+
+def _at_floor(run, tol: float = 0.05) -> bool:
+    """Does a run (a row of ``_frame``) score its task's majority-class floor in accuracy and macro-F1?"""
+    floor = majority_floor(run.dataset)
+    return abs(run.accuracy - floor["accuracy"]) < tol and abs(run.macro_f1 - floor["macro_f1"]) < tol
+
+
+def _floors(near: dict) -> str:
+    """A sentence naming the arms whose seeds end at the majority-class floor: they learned the label frequencies and
+    nothing else, so their changes measure a collapse, not the setting's effect on what is learned."""
+    counts = {label: (sum(map(_at_floor, runs.itertuples())), len(runs)) for label, (_, runs) in near.items()}
+    floored = [f"{label} ({k} of {n} seeds)" for label, (k, n) in counts.items() if k]
+    return (" At the majority-class floor, having learned only the label frequencies: " + ", ".join(floored) + "."
+            if floored else "")
 
 
 def _edge(near: dict, centre: dict, best: str) -> str:
