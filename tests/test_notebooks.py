@@ -307,3 +307,16 @@ def test_every_chapter_teaches_and_ends_with_exercises_one_solved_by_code(name):
     assert solved, f"{name}: no exercise solved by a code cell"
     for c in solved:
         assert c["outputs"] and not any(o["output_type"] == "error" for o in c["outputs"]), name
+
+
+def test_no_stored_output_shows_an_objects_repr_instead_of_its_content():
+    # an empty Markdown note (runs.missing_note when nothing is missing) renders as "<IPython.core.display.Markdown
+    # object>" on the page: notes that exist only sometimes go through views.note, which shows nothing when empty
+    for path in sorted(NB.glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            for out in cell.get("outputs", []):
+                data = out.get("data", {})
+                shown = "".join(data.get("text/markdown") or data.get("text/html") or data.get("image/png") or
+                                data.get("text/plain") or out.get("text") or "")
+                assert not re.search(r"<IPython\.core\.display\.\w+ object>|object at 0x", shown), \
+                    f"{path.name} cell {i} shows {shown[:60]!r}"

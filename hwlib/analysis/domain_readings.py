@@ -282,7 +282,8 @@ def show_task(done: dict, base: str) -> list:
     stored = (f" {have} of {have + len(done['missing'])} runs stored, {len(pre)} of "
               f"{len(pre) + len(done['pre_missing'])} encoders pretrained." if done["missing"] or done["pre_missing"]
               else "")
-    out = [Markdown(f"### `{task}`\n\nFine-tuning: {done['source']}.{stored}"), Markdown(missing_note(done["missing"]))]
+    out = [Markdown(f"### `{task}`\n\nFine-tuning: {done['source']}.{stored}")]
+    out += [Markdown(missing_note(done["missing"]))] if done["missing"] else []
     out += [Markdown(f"Not pretrained yet: `{name}` (`python -m hwlib pretrain --model {name}`).")
             for name in done["pre_missing"]]
     if pre:

@@ -37,3 +37,12 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
         return str(name).replace("macro_f1", "macro-F1").replace("micro_f1", "micro-F1").replace("_", " ")
 
     return frame.rename(columns=word)
+
+
+def note(text: str) -> None:
+    """Display the Markdown ``text``, or nothing when it is empty: an empty ``Markdown`` object would show its repr
+    on the page. For notes that exist only sometimes, such as ``runs.missing_note``."""
+    from IPython.display import Markdown, display
+
+    if text:
+        display(Markdown(text))
