@@ -16,7 +16,7 @@ Layers, bottom up; a module imports only from its own layer or those below it (`
    memory measurements), ``listing``.
 6. ``runs``: load what is stored, else train when allowed: ``run``, ``pretrained``, ``grids``, ``sweeps``.
 7. ``analysis`` (``report``, ``intervals``: the one rule for a paired comparison, ``paired``, ``power``, ``errors``,
-   ``ablation``, ``paired_changes``, ``costs``, ``domain`` and ``domain_readings``: the TAPT experiment; the
+   ``ablation``, ``paired_changes``, ``floors``, ``costs``, ``domain`` and ``domain_readings``: the TAPT experiment; the
    findings ledger: ``evidence``, ``correlation``, ``findings``, ``ledger``, ``ledger_task3``, ``claims``; the
    page: ``views``, ``style``, ``source``); beside it ``memory`` (the SymPy ``model``, the report's ``report`` and
    ``figures``, ``measure``, ``gpu``, ``calculator``) and ``speed`` (``flops``, ``bench``).

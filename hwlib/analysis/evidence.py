@@ -24,6 +24,7 @@ import pandas as pd
 from hwlib import runs as E
 from hwlib.analysis import domain
 from hwlib.analysis.domain_readings import effects
+from hwlib.analysis.floors import at_floor_runs
 from hwlib.analysis.report import runs_frame
 
 RECIPE_FILE = "tuned"
@@ -129,15 +130,6 @@ def learned_runs(model: str, store=None) -> pd.DataFrame:
         return frame
     floor = at_floor_runs(frame)
     return frame[~floor].reset_index(drop=True)
-
-
-def at_floor_runs(frame: pd.DataFrame, tol: float = 0.05) -> pd.Series:
-    """Per run: does it score the majority-class floor in accuracy and macro-F1 (within ``tol`` points)?"""
-    from hwlib.analysis.report import majority_baseline
-
-    floor = majority_baseline(list(dict.fromkeys(frame.dataset)))
-    return (((frame.accuracy - frame.dataset.map(floor.accuracy)).abs() < tol)
-            & ((frame.macro_f1 - frame.dataset.map(floor.macro_f1)).abs() < tol))
 
 
 def sized_configs(recipes, train_size: int, seeds, datasets=SIZED_DATASETS):

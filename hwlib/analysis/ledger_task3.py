@@ -106,8 +106,8 @@ def adapter_findings(ev) -> list[F.Finding]:
     from hwlib.analysis.report import floor_only
 
     gap, course = adapter_gap(ev.tuned), adapter_gap(ev.course)
-    own = adapter_gap(refined_frame(ev))  # each task's best configuration found on its dev
-    floored = floor_only(refined_frame(ev))
+    refined_runs = refined_frame(ev)  # each task's best configuration found on its dev
+    own, floored = adapter_gap(refined_runs), floor_only(refined_runs)
     out = []
     for d in reversed(ORDER):  # ACL-ARC, restaurant, AG News: the report's order
         claimed = GAP_CLAIM[d]

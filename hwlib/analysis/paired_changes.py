@@ -12,7 +12,7 @@ import pandas as pd
 
 from hwlib.analysis.ablation import HEAD, _by_configuration, _differences, _label
 from hwlib.analysis.intervals import fmt, pairable_seeds, paired_t
-from hwlib.data.stats import majority_floor
+from hwlib.analysis.floors import at_floor_runs
 from hwlib.train.config import RunConfig
 
 
@@ -84,37 +84,35 @@ def dev_choice(records, centre: dict) -> tuple[str, dict, list]:
     """What the mean dev macro-F1 chooses, over the seeds the recipe and every variant have: ``(label, the chosen
     configuration's keyword arguments, the seeds)``; the recipe itself unless a variant's mean is higher. The test
     scores choose nothing."""
+    near, common, means = _dev_means(records, centre)
+    best = max(means, key=means.get)
+    return best, centre | near[best][0], common
+
+
+def _dev_means(records, centre: dict) -> tuple[dict, list, dict]:
+    """``_near``, the seeds the recipe and every variant have, and each one's mean dev macro-F1 over them."""
     near = _near(records, centre)
     if "the recipe" not in near:
         raise ValueError(f"no stored run of the recipe {RunConfig(**centre).settings()}")
     common = sorted(set.intersection(*(set(runs.seed) for _, runs in near.values())))
-    means = {label: runs[runs.seed.isin(common)].dev_macro_f1.mean() for label, (_, runs) in near.items()}
-    best = max(means, key=means.get)
-    return best, centre | near[best][0], common
+    return near, common, {label: runs[runs.seed.isin(common)].dev_macro_f1.mean() for label, (_, runs) in near.items()}
 
 
 def chosen_on_dev(records, centre: dict) -> str:
     """Markdown: the mean dev macro-F1 of the recipe and of each variant over the seeds they all have, and which
     ``dev_choice`` takes."""
-    best, _, common = dev_choice(records, centre)
-    near = _near(records, centre)
-    means = {label: runs[runs.seed.isin(common)].dev_macro_f1.mean() for label, (_, runs) in near.items()}
+    near, common, means = _dev_means(records, centre)
+    best = dev_choice(records, centre)[0]
     listed = ", ".join(f"{k} {v:.1f}" for k, v in sorted(means.items(), key=lambda kv: -kv[1]))
     return (f"Mean dev macro-F1 over seeds {common}: {listed}. Dev chooses **{best}**"
             + ("." if best == "the recipe" else ", whose further seeds measure the gap again below.")
             + _edge(near, centre, best) + _floors(near))
 
 
-def _at_floor(run, tol: float = 0.05) -> bool:
-    """Does a run (a row of ``_frame``) score its task's majority-class floor in accuracy and macro-F1?"""
-    floor = majority_floor(run.dataset)
-    return abs(run.accuracy - floor["accuracy"]) < tol and abs(run.macro_f1 - floor["macro_f1"]) < tol
-
-
 def _floors(near: dict) -> str:
     """A sentence naming the arms whose seeds end at the majority-class floor: they learned the label frequencies and
     nothing else, so their changes measure a collapse, not the setting's effect on what is learned."""
-    counts = {label: (sum(map(_at_floor, runs.itertuples())), len(runs)) for label, (_, runs) in near.items()}
+    counts = {label: (int(at_floor_runs(runs).sum()), len(runs)) for label, (_, runs) in near.items()}
     floored = [f"{label} ({k} of {n} seeds)" for label, (k, n) in counts.items() if k]
     return (" At the majority-class floor, having learned only the label frequencies: " + ", ".join(floored) + "."
             if floored else "")

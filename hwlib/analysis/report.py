@@ -248,10 +248,9 @@ def at_floor(df: pd.DataFrame, tol=0.05) -> pd.DataFrame:
     accuracy and macro-F1 (within ``tol`` points), i.e. predict the most frequent class for every test example."""
     if df.empty:
         return pd.DataFrame(columns=["model", "method", "learning_rate", "dataset", "seeds", "at_floor"])
-    floor = majority_baseline(list(dict.fromkeys(df.dataset)))
-    acc, f1 = df.dataset.map(floor.accuracy), df.dataset.map(floor.macro_f1)
-    hit = ((df.accuracy - acc).abs() < tol) & ((df.macro_f1 - f1).abs() < tol)
-    g = df.assign(hit=hit).groupby(["model", "method", "learning_rate", "dataset"], sort=False)
+    from hwlib.analysis.floors import at_floor_runs
+
+    g = df.assign(hit=at_floor_runs(df, tol)).groupby(["model", "method", "learning_rate", "dataset"], sort=False)
     return g.hit.agg(seeds="size", at_floor="sum").reset_index()
 
 
