@@ -115,3 +115,54 @@ def test_further_comparisons_are_paired_and_said_in_the_verdict():
     text = readings.verdict(e.reset_index(), "tapt", "base", "control")
     assert "- **longer** minus **tapt**: +2.0" in text and "different from zero" in text
     assert text.count("**tapt** minus **base**") == 1
+
+
+def _dev_record(model, seed, dev, test, precision="fp32"):
+    return {"config": {"model": model, "seed": seed, "dataset": "acl_sup"}, "selection": {"dev_macro_f1": dev / 100},
+            "metrics": {"macro_f1": test / 100, "accuracy": 0.7},
+            "provenance": {"precision": precision, "device": "cpu (x86_64, 1 threads)"}}
+
+
+EPOCHS = {"e5": "minilm+tapt:acl_sup:e5", "e10": "minilm+tapt:acl_sup:e10"}
+
+
+def test_pretraining_epochs_are_chosen_on_dev_over_the_seeds_every_candidate_has():
+    # on test the longer pretraining is far ahead; on dev the shorter one is: dev decides
+    records = ([_dev_record(EPOCHS["e5"], s, 66.0 + s, 55.0) for s in range(1, 11)]
+               + [_dev_record(EPOCHS["e10"], s, 64.0 + s, 70.0) for s in range(1, 6)])
+    table, text = readings.epochs_on_dev(records, EPOCHS, ["e5", "e10"], tapt="e5")
+    assert list(table.index) == [5, 10] and list(table.seeds) == [5, 5]  # seeds 6-10 of e5 do not vote
+    assert table.loc[5, "dev macro-F1"] == pytest.approx(69.0) and table.loc[10, "dev change"].startswith("-2.0")
+    assert table.loc[10, "test macro-F1 (not used)"] == pytest.approx(70.0)
+    assert "Dev chooses **5 epochs** (`minilm+tapt:acl_sup:e5`)" in text and "the fewest tried (5, 10)" in text
+    assert "The library's default, 20 epochs, is untried" in text and "--model minilm+tapt:acl_sup`" in text
+    assert "not dev's choice" not in text
+    # the other way round, the experiment's arm is named as not the choice
+    flipped = [dict(r, selection={"dev_macro_f1": 1 - r["selection"]["dev_macro_f1"]}) for r in records]
+    _, text = readings.epochs_on_dev(flipped, EPOCHS, ["e5", "e10"], tapt="e5")
+    assert "Dev chooses **10 epochs**" in text and "The experiment's TAPT arm is **e5**, not dev's choice" in text
+    with pytest.raises(ValueError, match="two candidates or more"):
+        readings.epochs_on_dev(records, EPOCHS, ["e5"])
+
+
+def test_the_other_pretraining_budgets_keep_their_own_seeds(results_dir):
+    from hwlib import runs as E
+
+    acl = {"learning_rate": 1e-4, "pooling": "mean", "select_on_dev": True, "epochs": 10}
+    E.write_recipes("tuned", [{"model": "minilm", "method": "full", "dataset": "acl_sup", "settings": acl,
+                               "dev_macro_f1": 0.7, "candidates": []}], "sweep ...")
+    exp = domain.plan("acl", seeds=list(range(1, 11)), candidate_seeds=[1, 2, 3])
+    spec = exp["tasks"]["acl_sup"]
+    assert exp["arm_seeds"] == {label: [1, 2, 3] for label in spec["epochs"] if label != spec["tapt"]}
+    assert exp["arm_seeds"] and spec["tapt"] not in exp["arm_seeds"]
+    _, _, missing = domain.collect_arms(spec["arms"], exp["settings"], "acl_sup", list(range(1, 11)),
+                                        arm_seeds=exp["arm_seeds"])
+    (longer,) = exp["arm_seeds"]
+    by_model = {}
+    for c in missing:
+        by_model.setdefault(c.model, []).append(c.seed)
+    assert by_model[spec["arms"][longer]] == [1, 2, 3] and by_model[spec["arms"][spec["tapt"]]] == list(range(1, 11))
+    with pytest.raises(ValueError, match="not among the arms"):
+        domain.collect_arms(spec["arms"], exp["settings"], "acl_sup", [1], arm_seeds={"nope": [1]})
+    with pytest.raises(ValueError, match="candidate_seeds"):
+        domain.plan("acl", seeds=[1], candidate_seeds=[])

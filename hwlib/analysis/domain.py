@@ -32,7 +32,8 @@ EXPERIMENTS = {
                          "+ TAPT, AG News text": "minilm+tapt:agnews_sup:e5:n1688",
                          "+ TAPT, ACL-ARC text, 10 epochs": "minilm+tapt:acl_sup:e10"},
                 "tapt": "+ TAPT, ACL-ARC text", "control": "+ TAPT, AG News text",
-                "also": [("+ TAPT, ACL-ARC text, 10 epochs", "+ TAPT, ACL-ARC text")]},
+                "also": [("+ TAPT, ACL-ARC text, 10 epochs", "+ TAPT, ACL-ARC text")],
+                "epochs": ["+ TAPT, ACL-ARC text", "+ TAPT, ACL-ARC text, 10 epochs"]},
     "restaurant_sup": {"arms": {BASE: "minilm",
                                 "+ TAPT, restaurant text": "minilm+tapt:restaurant_sup:e5",
                                 "+ TAPT, laptop text": "minilm+tapt:laptop_sup:e8"},
@@ -43,13 +44,15 @@ EXPERIMENTS = {
 
 
 def experiment(task: str) -> dict:
-    """The arms, TAPT arm, control and further paired comparisons (``also``: (arm, minus) pairs) of ``task``'s
+    """The arms, TAPT arm, control, further paired comparisons (``also``: (arm, minus) pairs) and the candidates for
+    the number of pretraining epochs (``epochs``: arms that differ in that alone, chosen between on dev) of ``task``'s
     experiment in ``EXPERIMENTS`` (a copy), or a clear error."""
     if task not in EXPERIMENTS:
         raise ValueError(f"no TAPT experiment for {task!r} in hwlib.analysis.domain.EXPERIMENTS "
                          f"(it has {list(EXPERIMENTS)}): give its arms, tapt and control")
     e = EXPERIMENTS[task]
-    return {"arms": dict(e["arms"]), "tapt": e["tapt"], "control": e["control"], "also": list(e.get("also", []))}
+    return {"arms": dict(e["arms"]), "tapt": e["tapt"], "control": e["control"], "also": list(e.get("also", [])),
+            "epochs": list(e.get("epochs", []))}
 
 
 # The ACL-ARC experiment, the one the claims chapter reads.
@@ -79,12 +82,19 @@ def arm_configs(arms: dict, settings: dict, dataset: str, seeds) -> dict[str, li
             for label, model in arms.items()}
 
 
-def collect_arms(arms: dict, settings: dict, dataset: str, seeds, retrain: bool = False):
+def collect_arms(arms: dict, settings: dict, dataset: str, seeds, retrain: bool = False,
+                 arm_seeds: dict | None = None):
     """Every arm's runs (``arm_configs``) through ``experiments.collect``: stored ones load, missing ones train unless
-    ``HWLIB_NO_TRAIN=1``. Returns ``(runs, records, missing)``: ``report.runs_frame`` of all runs with an ``arm``
-    column (the label), the records, and the configurations not stored."""
+    ``HWLIB_NO_TRAIN=1``; ``arm_seeds`` (label -> seeds) gives some arms other seeds than ``seeds``. Returns
+    ``(runs, records, missing)``: ``report.runs_frame`` of all runs with an ``arm`` column (the label), the records,
+    and the configurations not stored."""
     records, missing = [], []
-    for configs in arm_configs(arms, settings, dataset, seeds).values():
+    arm_seeds = arm_seeds or {}
+    unknown = set(arm_seeds) - set(arms)
+    if unknown:
+        raise ValueError(f"arm_seeds names {sorted(unknown)}, which are not among the arms {list(arms)}")
+    for label, model in arms.items():
+        configs, = arm_configs({label: model}, settings, dataset, arm_seeds.get(label, seeds)).values()
         got, m = E.collect(configs, retrain=retrain)
         records += got
         missing += m
@@ -111,28 +121,35 @@ def pretrain_records(models, train: bool = False) -> tuple[list[dict], list[str]
 # ------------------------------------------------------------------------------------------------ the chapter
 def plan(dataset, base: str = BASE, arms: dict | None = None, tapt: str | None = None, control: str | None = None,
          others: dict | None = None, seeds=(1,), other_seeds=(1,), changes: dict | None = None,
-         recipe: str = "tuned") -> dict:
+         recipe: str = "tuned", candidate_seeds=None) -> dict:
     """The chapter's experiment from its parameters, every one checked before anything loads: per task (``dataset``
     first, then ``others``: task -> spec or ``None`` for ``EXPERIMENTS``' own) its ``arms``, ``tapt``, ``control``
-    and ``also``; and the first task's fine-tuning settings (with ``changes``) and where they come from. A label
-    that is not an arm, a malformed TAPT name or a bad setting is an error naming it."""
+    and ``also``; the first task's fine-tuning settings (with ``changes``) and where they come from; and
+    ``arm_seeds``: the seeds of the first task's candidates for the pretraining epochs other than its TAPT arm
+    (``candidate_seeds``; ``None``: ``seeds``), for ``collect_arms``. A label that is not an arm, a malformed TAPT
+    name or a bad setting is an error naming it."""
     changes = dict(changes or {})
     task, = E.resolve_datasets(dataset)
-    first = experiment(task) if arms is None else {"arms": dict(arms), "tapt": tapt, "control": control, "also": []}
+    first = (experiment(task) if arms is None
+             else {"arms": dict(arms), "tapt": tapt, "control": control, "also": [], "epochs": []})
     tasks = {task: first}
     for name, spec in (others or {}).items():
         other, = E.resolve_datasets(name)
-        tasks[other] = {"also": [], **spec} if spec else experiment(other)
+        tasks[other] = {"also": [], "epochs": [], **spec} if spec else experiment(other)
     for spec in tasks.values():
-        for label in (base, spec["tapt"], spec["control"]):
+        for label in (base, spec["tapt"], spec["control"], *spec["epochs"]):
             if label is not None and label not in spec["arms"]:
                 raise ValueError(f"{label!r} is not one of the arms {list(spec['arms'])}")
         for model in spec["arms"].values():
             parse(model)  # a clear error for a malformed TAPT name
     E.validate(seeds=seeds, other_seeds=other_seeds, **changes)
+    if candidate_seeds is not None:
+        E.validate(candidate_seeds=candidate_seeds)
     settings, source = fine_tuning_settings(recipe, first["arms"][base], task)
+    arm_seeds = ({label: list(candidate_seeds) for label in first["epochs"] if label != first["tapt"]}
+                 if candidate_seeds is not None else {})
     return {"task": task, "tasks": tasks, "base": base, "recipe": recipe, "changes": changes,
-            "settings": settings | changes, "source": source}
+            "settings": settings | changes, "source": source, "arm_seeds": arm_seeds}
 
 
 def collect_task(exp: dict, task: str, seeds, retrain: bool = False) -> dict:

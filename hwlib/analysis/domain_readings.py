@@ -10,7 +10,9 @@ import pandas as pd
 
 from hwlib.analysis.intervals import fmt, fmt_row
 from hwlib.analysis.paired import paired_difference
+from hwlib.analysis.paired_changes import scores
 from hwlib.analysis.power import how_far
+from hwlib.models.tapt import PretrainConfig, parse
 
 
 def _losses_by_domain(record) -> dict:
@@ -73,6 +75,47 @@ def effects(frame: pd.DataFrame, arms: dict, base: str, control: str | None = No
     rows = [{"arm": a, "minus": b, **paired_difference(by[a], by[b], col)} for a, b in pairs
             if set(by[a].seed) & set(by[b].seed)]
     return pd.DataFrame(rows)
+
+
+def epochs_on_dev(records, arms: dict, candidates, tapt: str | None = None) -> tuple[pd.DataFrame, str]:
+    """How long to pretrain, chosen on the classifier's dev score: per candidate (arm labels that differ only in
+    their pretraining epochs), over the seeds all candidates have, the mean dev macro-F1 (what chooses), the change
+    from the first candidate paired by seed (the book's rule), and the mean test macro-F1 (shown, never used to
+    choose), one row per number of epochs. Returns the table and a Markdown sentence naming dev's choice, and saying
+    so where it is not the experiment's ``tapt`` arm."""
+    if len(candidates) < 2:
+        raise ValueError(f"choosing the pretraining epochs needs two candidates or more; got {list(candidates)}")
+    frames = {label: scores([r for r in records if r["config"]["model"] == arms[label]]) for label in candidates}
+    common = sorted(set.intersection(*(set(f.seed) for f in frames.values())))
+    if not common:
+        return pd.DataFrame(), "No seed has every candidate stored yet: the choice waits for their runs."
+    first = candidates[0]
+    base = frames[first][frames[first].seed.isin(common)]
+    rows, labels = [], {}
+    for label, f in frames.items():
+        f = f[f.seed.isin(common)]
+        d = paired_difference(f, base, "dev_macro_f1") if label != first else None
+        labels[parse(arms[label]).epochs] = label
+        rows.append({"pretraining epochs": parse(arms[label]).epochs, "seeds": len(f), "dev macro-F1": f.dev_macro_f1.mean(),
+                     "dev change": fmt(d["mean"], d["low"], d["high"]) if d else "—",
+                     "test macro-F1 (not used)": f.macro_f1.mean()})
+    table = pd.DataFrame(rows).set_index("pretraining epochs").round(1)
+    chosen = int(table["dev macro-F1"].idxmax())
+    best, tried = labels[chosen], sorted(table.index)
+    listed = ", ".join(f"{e} epochs {v:.1f}" for e, v in table["dev macro-F1"].sort_values(ascending=False).items())
+    side = "fewest" if chosen == tried[0] else "most" if chosen == tried[-1] else None
+    text = (f"Mean dev macro-F1 over seeds {common}: {listed}. Dev chooses **{chosen} epochs** "
+            f"(`{arms[best]}`)." + (f" It is the {side} tried ({', '.join(map(str, tried))}): the bracket is open on "
+                                    f"that side." if side else ""))
+    if tapt is not None and best != tapt:
+        text += (f" The experiment's TAPT arm is **{tapt}**, not dev's choice: the effects below answer for that arm, "
+                 f"and `tapt=\"{best}\"` makes them answer for the choice.")
+    default = PretrainConfig(model=parse(arms[best]).model, dataset=parse(arms[best]).dataset)
+    if default.epochs not in tried:
+        text += (f" The library's default, {default.epochs} epochs, is untried here: `python -m hwlib pretrain "
+                 f"--model {default.name()}` makes it, and named among the candidates (`epochs` in "
+                 "`hwlib.analysis.domain.EXPERIMENTS`) it joins this choice.")
+    return table, text
 
 
 def _interval(mean: float, low: float, high: float, pairs) -> str:

@@ -16,7 +16,7 @@ from hwlib.analysis.floors import at_floor_runs
 from hwlib.train.config import RunConfig
 
 
-def _frame(records) -> pd.DataFrame:
+def scores(records) -> pd.DataFrame:
     """One row per run: its seed, arithmetic and device (what may be paired), scores in points, weights trained."""
     return pd.DataFrame([{
         "seed": r["config"]["seed"], "dataset": r["config"]["dataset"],
@@ -38,11 +38,11 @@ def paired_changes(records, centre: dict, reference=None) -> pd.DataFrame:
     and, with ``reference`` records, the reference's test accuracy minus the variant's, paired over the seeds both
     have (the variant's own)."""
     settings = RunConfig(**centre).settings()
-    groups = {s: _frame(recs) for (_, _, s), recs in _by_configuration(records).items()}
+    groups = {s: scores(recs) for (_, _, s), recs in _by_configuration(records).items()}
     base = groups.get(tuple(sorted(settings.items())))
     if base is None:
         raise ValueError(f"no stored run of the recipe {settings}: its seeds are what the variants pair with")
-    ref = _frame(reference) if reference else None
+    ref = scores(reference) if reference else None
     rows = []
     for key, runs in groups.items():
         diff = _differences(settings, dict(key))
@@ -76,7 +76,7 @@ def _near(records, centre: dict) -> dict:
             continue
         names = () if not diff else HEAD if diff[0] == "head" else (diff[0],)
         changes = {k: other.get(k, getattr(RunConfig(), k)) for k in names}
-        near["the recipe" if not diff else f"{diff[0]} {_label(other, diff[0])}"] = (changes, _frame(recs))
+        near["the recipe" if not diff else f"{diff[0]} {_label(other, diff[0])}"] = (changes, scores(recs))
     return near
 
 
