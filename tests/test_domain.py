@@ -166,3 +166,19 @@ def test_the_other_pretraining_budgets_keep_their_own_seeds(results_dir):
         domain.collect_arms(spec["arms"], exp["settings"], "acl_sup", [1], arm_seeds={"nope": [1]})
     with pytest.raises(ValueError, match="candidate_seeds"):
         domain.plan("acl", seeds=[1], candidate_seeds=[])
+
+
+def test_a_remade_checkpoint_is_said_and_its_time_counted():
+    rec = _pretrain_record("t", "acl_sup", [10.0, 5.0, 4.0], {}) | {"key": "k"}
+    rec["provenance"]["device"] = "cpu (x86_64, 1 threads)"
+    again = {"date": "2026-12-06T09:00:00", "device": "cpu (x86_64, 1 threads)", "wall_s": 1200.0,
+             "same_checkpoint": False, "heldout_mlm_loss": {"after": 4.0000007}}
+    text = readings.describe_pretraining([rec | {"remade": [again]}])
+    assert "Made again on 2026-12-06 (20 min" in text and "sha256 differs" in text and "7.0e-07 apart" in text
+    same = readings.describe_pretraining([rec | {"remade": [again | {"same_checkpoint": True}]}])
+    assert "the same checkpoint, byte for byte" in same
+    from hwlib.analysis import costs
+
+    assert costs.cost(readings.with_remakes([rec | {"remade": [again]}])).loc[
+        "cpu (x86_64, 1 threads)", "runs"] == 2
+    assert costs.cost(readings.with_remakes([rec])).loc["cpu (x86_64, 1 threads)", "runs"] == 1

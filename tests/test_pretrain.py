@@ -55,6 +55,37 @@ def test_a_missing_checkpoint_without_permission_to_train_is_a_clear_error(cache
     assert p.returncode == 2 and "write BASE+tapt:TASK" in p.stderr
 
 
+def _fake_record(cfg, sha, after, date):
+    return {"name": cfg.name(), "key": cfg.key(), "config": {}, "heldout_mlm_loss": {"before": 10.0, "after": after},
+            "heldout_curve": [], "train_curve": [], "data": {}, "timing": {"wall_s": 60.0},
+            "checkpoint": {"path": str(T.checkpoint_dir(cfg)), "sha256": sha},
+            "provenance": {"date": date, "device": "cpu (x86_64, 1 threads)", "precision": "fp32"}}
+
+
+def test_a_checkpoint_made_again_keeps_the_first_record_and_says_whether_it_is_the_same(cache, monkeypatch):
+    cfg = T.PretrainConfig(dataset="acl_sup", epochs=5)
+    made = iter([("aaa", 4.5, "2026-12-01"), ("bbb", 4.5000001, "2026-12-06"), ("aaa", 4.5, "2026-12-07")])
+
+    def fake_pretrain(config, progress=True, cross_domains=()):
+        sha, after, date = next(made)
+        T.checkpoint_dir(config).mkdir(parents=True, exist_ok=True)
+        (T.checkpoint_dir(config) / "model.safetensors").write_bytes(b"w")
+        return _fake_record(config, sha, after, date)
+
+    monkeypatch.setattr(pretrained, "pretrain", fake_pretrain)
+    for _ in range(3):
+        pretrained.checkpoint(cfg, progress=False)
+        (T.checkpoint_dir(cfg) / "model.safetensors").unlink()  # the cache emptied, as on a new machine
+    rec = pretrainings.get(cfg)
+    assert rec["checkpoint"]["sha256"] == "aaa" and rec["provenance"]["date"] == "2026-12-01"  # the first stays
+    assert [(r["sha256"], r["same_checkpoint"], r["date"]) for r in rec["remade"]] == [
+        ("bbb", False, "2026-12-06"), ("aaa", True, "2026-12-07")]
+    assert rec["remade"][0]["heldout_mlm_loss"]["after"] == 4.5000001
+    other = _fake_record(T.PretrainConfig(dataset="acl_sup", epochs=10), "ccc", 4.0, "2026-12-08")
+    with pytest.raises(ValueError, match="is not a re-make of"):
+        pretrainings.remade(rec, other)
+
+
 class Interrupt(Exception):
     pass
 

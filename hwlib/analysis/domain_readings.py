@@ -283,8 +283,28 @@ def describe_pretraining(records) -> str:
         lines.append(f"- `{r['name']}` ({r['data']['train_texts']} texts of `{r['config']['dataset']}`, "
                      f"{r['config']['epochs']} epochs, {r['timing']['wall_s'] / 60:.0f} min on "
                      f"{r['provenance']['device']}): held-out MLM loss {curve[0]['loss']:.2f} -> {curve[-1]['loss']:.2f}, "
-                     f"{trend}.")
+                     f"{trend}."
+                     + "".join(f" {_remake(r, again)}" for again in r.get("remade", [])))
     return "\n".join(lines) if lines else "No pretraining is stored yet."
+
+
+def _remake(record: dict, again: dict) -> str:
+    """A sentence on one re-make of ``record``'s checkpoint: the same bytes, or how far its held-out loss moved."""
+    when = f"Made again on {again['date'][:10]} ({again['wall_s'] / 60:.0f} min, {again['device']})"
+    if again["same_checkpoint"]:
+        return f"{when}: the same checkpoint, byte for byte (sha256)."
+    moved = abs(again["heldout_mlm_loss"]["after"] - record["heldout_mlm_loss"]["after"])
+    return (f"{when}, for fine-tuning runs made after its checkpoint had left the cache: not the same bytes "
+            f"(sha256 differs), its held-out MLM loss {again['heldout_mlm_loss']['after']:.7f} against "
+            f"{record['heldout_mlm_loss']['after']:.7f}, {moved:.1e} apart: the same pretraining (same seed, data "
+            f"and settings) up to fp32 rounding in the last bits, which can differ from one machine to the next, "
+            f"not a second draw of it.")
+
+
+def with_remakes(records) -> list[dict]:
+    """The pretraining records and, for ``costs.cost``, one entry per re-make of a checkpoint (its own time)."""
+    return records + [{"key": f"{r['key']}@{a['date']}", "provenance": {"device": a["device"]},
+                       "timing": {"wall_s": a["wall_s"]}} for r in records for a in r.get("remade", [])]
 
 
 def plot_paired(frame: pd.DataFrame, arms: dict, col: str = "macro_f1", ax=None, floor: float | None = None):

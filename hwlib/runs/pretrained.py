@@ -12,7 +12,8 @@ def checkpoint(name: str | PretrainConfig, train: bool = True, progress: bool = 
                cross_domains=CROSS_DOMAINS) -> str:
     """The directory of the pretrained encoder ``name`` (``minilm+tapt:acl_sup``, or its ``PretrainConfig``),
     pretraining it first (and storing its record) when it is missing and ``train`` allows; otherwise
-    ``FileNotFoundError`` saying how to make it."""
+    ``FileNotFoundError`` saying how to make it. A checkpoint made again (its record stored, the cache emptied) keeps
+    the first record and adds the re-make to it (``pretrainings.remade``)."""
     config = name if isinstance(name, PretrainConfig) else parse(name)
     if config is None:
         raise ValueError(f"{name!r} is not a task-adapted encoder's name (BASE+tapt:TASK[:eEPOCHS][:nTEXTS])")
@@ -23,7 +24,8 @@ def checkpoint(name: str | PretrainConfig, train: bool = True, progress: bool = 
     if not train:
         raise FileNotFoundError(f"the pretrained encoder {name!r} is not in {path.parent} and training is not "
                                 f"allowed here; pretrain it with `python -m hwlib pretrain --model {name}`")
-    pretrainings.put(config, pretrain(config, progress=progress, cross_domains=cross_domains))
+    record, before = pretrain(config, progress=progress, cross_domains=cross_domains), pretrainings.get(config)
+    pretrainings.put(config, pretrainings.remade(before, record) if before else record)
     return str(path)
 
 

@@ -35,6 +35,20 @@ def put(config: PretrainConfig, record: dict) -> Path:
     return write_json_atomic(path(config), record)
 
 
+def remade(stored: dict, again: dict) -> dict:
+    """``stored`` with a summary of ``again``, a later pretraining of the same configuration (its checkpoint had left
+    the cache), added under ``remade``: when, where, its checkpoint's sha256, whether that equals the stored one, and
+    its held-out MLM loss. The first record stays the record: fine-tuning runs made before read it, and a re-made
+    checkpoint that differs in its last bits (another CPU's rounding) is said to, not hidden."""
+    if (stored["name"], stored["key"]) != (again["name"], again["key"]):
+        raise ValueError(f"{again['name']} ({again['key']}) is not a re-make of {stored['name']} ({stored['key']})")
+    entry = {"date": again["provenance"]["date"], "device": again["provenance"]["device"],
+             "precision": again["provenance"].get("precision"), "sha256": again["checkpoint"]["sha256"],
+             "same_checkpoint": again["checkpoint"]["sha256"] == stored["checkpoint"]["sha256"],
+             "heldout_mlm_loss": again["heldout_mlm_loss"], "wall_s": again["timing"]["wall_s"]}
+    return stored | {"remade": [*stored.get("remade", []), entry]}
+
+
 def all_records() -> list[dict]:
     """Every stored pretraining record, checked, in file-name order."""
     return [read_json(p, "pretraining record", REQUIRED) for p in sorted(records_dir().glob("*.json"))]
