@@ -4,6 +4,7 @@ import pytest
 
 from hwlib.analysis import domain
 from hwlib.analysis import domain_readings as readings
+from hwlib.analysis import pretraining_readings as pre_readings
 
 ARMS = {"base": "minilm", "tapt": "minilm+tapt:acl_sup:e5", "control": "minilm+tapt:agnews_sup:e5:n1688"}
 BASE = [60.0, 65.0, 58.0, 62.0, 70.0]  # seed noise much larger than the effects: only pairing sees them
@@ -62,11 +63,11 @@ def _pretrain_record(name, dataset, curve, other):
 def test_pretraining_tables_read_the_loss_on_the_task_whatever_text_was_read():
     own = _pretrain_record("t", "acl_sup", [10.0, 5.0, 4.0], {"agnews_sup": {"before": 9.0, "after": 7.0}})
     ctl = _pretrain_record("c", "agnews_sup", [9.0, 5.0, 4.5, 4.6], {"acl_sup": {"before": 10.0, "after": 6.0}})
-    on_acl = readings.loss_on([own, ctl], "acl_sup")
+    on_acl = pre_readings.loss_on([own, ctl], "acl_sup")
     assert on_acl.loc["t", "after"] == 4.0 and on_acl.loc["c", "after"] == 6.0 and on_acl.loc["c", "change"] == -4.0
-    table = readings.heldout_table([own, ctl])
+    table = pre_readings.heldout_table([own, ctl])
     assert table.loc["c", "acl_sup after"] == 6.0 and table.loc["t", "tokens"] == 60000
-    text = readings.describe_pretraining([own, ctl])
+    text = pre_readings.describe_pretraining([own, ctl])
     assert "still falling at the last epoch" in text and "lowest after epoch 2 of 3" in text
 
 
@@ -173,12 +174,12 @@ def test_a_remade_checkpoint_is_said_and_its_time_counted():
     rec["provenance"]["device"] = "cpu (x86_64, 1 threads)"
     again = {"date": "2026-12-06T09:00:00", "device": "cpu (x86_64, 1 threads)", "wall_s": 1200.0,
              "same_checkpoint": False, "heldout_mlm_loss": {"after": 4.0000007}}
-    text = readings.describe_pretraining([rec | {"remade": [again]}])
+    text = pre_readings.describe_pretraining([rec | {"remade": [again]}])
     assert "Made again on 2026-12-06 (20 min" in text and "sha256 differs" in text and "7.0e-07 apart" in text
-    same = readings.describe_pretraining([rec | {"remade": [again | {"same_checkpoint": True}]}])
+    same = pre_readings.describe_pretraining([rec | {"remade": [again | {"same_checkpoint": True}]}])
     assert "the same checkpoint, byte for byte" in same
     from hwlib.analysis import costs
 
-    assert costs.cost(readings.with_remakes([rec | {"remade": [again]}])).loc[
+    assert costs.cost(pre_readings.with_remakes([rec | {"remade": [again]}])).loc[
         "cpu (x86_64, 1 threads)", "runs"] == 2
-    assert costs.cost(readings.with_remakes([rec])).loc["cpu (x86_64, 1 threads)", "runs"] == 1
+    assert costs.cost(pre_readings.with_remakes([rec])).loc["cpu (x86_64, 1 threads)", "runs"] == 1

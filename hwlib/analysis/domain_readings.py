@@ -1,7 +1,8 @@
-"""The domain-pretraining experiment's readings: the pretrainings' held-out MLM losses (tables, curves), each arm's
-effect paired by seed with the book's one interval rule (``effects``), the verdict on the report's SciBERT claim
-(``assess``, ``verdict``), the effect across tasks, and the figures. The experiment itself (arms, settings,
-collecting the runs) is ``hwlib.analysis.domain``."""
+"""The domain-pretraining experiment's readings: each arm's effect paired by seed with the book's one interval rule
+(``effects``), the number of pretraining epochs chosen on dev (``epochs_on_dev``), the verdict on the report's
+SciBERT claim (``assess``, ``verdict``), the effect across tasks, and the figures. The experiment itself (arms,
+settings, collecting the runs) is ``hwlib.analysis.domain``; what the pretrainings did is
+``hwlib.analysis.pretraining_readings``."""
 from __future__ import annotations
 
 import textwrap
@@ -12,54 +13,8 @@ from hwlib.analysis.intervals import fmt, fmt_row
 from hwlib.analysis.paired import paired_difference
 from hwlib.analysis.paired_changes import scores
 from hwlib.analysis.power import how_far
+from hwlib.analysis.pretraining_readings import losses_by_domain, loss_on
 from hwlib.models.tapt import PretrainConfig, parse
-
-
-def _losses_by_domain(record) -> dict:
-    """A pretraining's held-out MLM loss before and after, by task: its own dev text first, then the others'."""
-    return {record["config"]["dataset"]: record["heldout_mlm_loss"]} | record.get("heldout_other_domains", {})
-
-
-def heldout_table(records) -> pd.DataFrame:
-    """One row per pretraining: the text it read (texts, tokens, epochs), what it cost, and the held-out MLM loss
-    (fixed masking) on the dev text of its own domain and of the others, before and after."""
-    rows = []
-    for r in records:
-        c = r["config"]
-        row = {"encoder": r["name"], "pretrained on": c["dataset"], "texts": r["data"]["train_texts"],
-               "tokens": r["data"].get("train_tokens"), "epochs": c["epochs"],
-               "train_min": r["timing"]["wall_s"] / 60, "device": r["provenance"]["device"]}
-        for d, v in _losses_by_domain(r).items():
-            row |= {f"{d} before": v["before"], f"{d} after": v["after"]}
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("encoder") if rows else pd.DataFrame()
-
-
-def loss_on(records, dataset: str) -> pd.DataFrame:
-    """The held-out MLM loss on ``dataset``'s dev text before and after each pretraining (whatever text it read)."""
-    rows = []
-    for r in records:
-        v = _losses_by_domain(r).get(dataset)
-        if v is not None:
-            rows.append({"encoder": r["name"], "pretrained on": r["config"]["dataset"], "before": v["before"],
-                         "after": v["after"], "change": v["after"] - v["before"]})
-    return pd.DataFrame(rows).set_index("encoder") if rows else pd.DataFrame()
-
-
-def plot_heldout_curves(records, ax=None):
-    """The held-out MLM loss on each pretraining's own dev text after every epoch (epoch 0: before)."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7.4, 3.2))
-    for r in records:
-        curve = r["heldout_curve"]
-        ax.plot([p["epoch"] for p in curve], [p["loss"] for p in curve], marker="o", ms=3,
-                label=f"{r['name']} (on {r['config']['dataset']} dev text)")
-    ax.set(xlabel="epoch of pretraining", ylabel="held-out MLM loss")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
-    return ax
 
 
 def effects(frame: pd.DataFrame, arms: dict, base: str, control: str | None = None,
@@ -121,8 +76,6 @@ def epochs_on_dev(records, arms: dict, candidates, tapt: str | None = None) -> t
 def _interval(mean: float, low: float, high: float, pairs) -> str:
     """``+m (+l to +h)`` (``hwlib.analysis.intervals.fmt``), the interval left out where it would rest on one seed."""
     return fmt(mean, low, high) if pairs > 1 else fmt(mean)
-
-
 
 
 def assess(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None,
@@ -223,7 +176,7 @@ def across_tasks(per_task: dict, base: str, records) -> pd.DataFrame:
             e = a[key] if a is not None and a[key] is not None else {"mean": nan, "low": nan, "high": nan}
             row |= {label: e["mean"], f"{label} low": e["low"], f"{label} high": e["high"]}
         pretrained = by_name.get(spec["arms"][spec["tapt"]])
-        loss = _losses_by_domain(pretrained).get(task) if pretrained else None
+        loss = losses_by_domain(pretrained).get(task) if pretrained else None
         row |= {"MLM loss before": loss["before"] if loss else nan, "MLM loss after": loss["after"] if loss else nan,
                 "reading": _reading(a)}
         rows.append(row)
@@ -268,43 +221,6 @@ def plot_across_tasks(table: pd.DataFrame, ax=None):
     ax.grid(alpha=0.3, axis="x")
     ax.legend(fontsize=9)
     return ax
-
-
-def describe_pretraining(records) -> str:
-    """Markdown: per pretraining, the held-out MLM loss on its own dev text before and after, and the epoch where it
-    was lowest: at the budget's last epoch the loss was still falling, so more epochs would probably lower it more."""
-    lines = []
-    for r in records:
-        curve = r["heldout_curve"]
-        best = min(curve, key=lambda p: p["loss"])
-        last = curve[-1]["epoch"]
-        trend = ("still falling at the last epoch: the budget, not the loss, stopped it" if best["epoch"] == last
-                 else f"lowest after epoch {best['epoch']} of {last}")
-        lines.append(f"- `{r['name']}` ({r['data']['train_texts']} texts of `{r['config']['dataset']}`, "
-                     f"{r['config']['epochs']} epochs, {r['timing']['wall_s'] / 60:.0f} min on "
-                     f"{r['provenance']['device']}): held-out MLM loss {curve[0]['loss']:.2f} -> {curve[-1]['loss']:.2f}, "
-                     f"{trend}."
-                     + "".join(f" {_remake(r, again)}" for again in r.get("remade", [])))
-    return "\n".join(lines) if lines else "No pretraining is stored yet."
-
-
-def _remake(record: dict, again: dict) -> str:
-    """A sentence on one re-make of ``record``'s checkpoint: the same bytes, or how far its held-out loss moved."""
-    when = f"Made again on {again['date'][:10]} ({again['wall_s'] / 60:.0f} min, {again['device']})"
-    if again["same_checkpoint"]:
-        return f"{when}: the same checkpoint, byte for byte (sha256)."
-    moved = abs(again["heldout_mlm_loss"]["after"] - record["heldout_mlm_loss"]["after"])
-    return (f"{when}, for fine-tuning runs made after its checkpoint had left the cache: not the same bytes "
-            f"(sha256 differs), its held-out MLM loss {again['heldout_mlm_loss']['after']:.7f} against "
-            f"{record['heldout_mlm_loss']['after']:.7f}, {moved:.1e} apart: the same pretraining (same seed, data "
-            f"and settings) up to fp32 rounding in the last bits, which can differ from one machine to the next, "
-            f"not a second draw of it.")
-
-
-def with_remakes(records) -> list[dict]:
-    """The pretraining records and, for ``costs.cost``, one entry per re-make of a checkpoint (its own time)."""
-    return records + [{"key": f"{r['key']}@{a['date']}", "provenance": {"device": a["device"]},
-                       "timing": {"wall_s": a["wall_s"]}} for r in records for a in r.get("remade", [])]
 
 
 def plot_paired(frame: pd.DataFrame, arms: dict, col: str = "macro_f1", ax=None, floor: float | None = None):

@@ -1,0 +1,90 @@
+"""What the pretrainings did, from their records (``results/pretrain/``): the held-out MLM loss on every task's dev
+text before and after (tables, curves), what each read and cost, and whether a checkpoint made again is the same.
+The fine-tuned arms' readings are ``hwlib.analysis.domain_readings``."""
+from __future__ import annotations
+
+import pandas as pd
+
+
+def losses_by_domain(record) -> dict:
+    """A pretraining's held-out MLM loss before and after, by task: its own dev text first, then the others'."""
+    return {record["config"]["dataset"]: record["heldout_mlm_loss"]} | record.get("heldout_other_domains", {})
+
+
+def heldout_table(records) -> pd.DataFrame:
+    """One row per pretraining: the text it read (texts, tokens, epochs), what it cost, and the held-out MLM loss
+    (fixed masking) on the dev text of its own domain and of the others, before and after."""
+    rows = []
+    for r in records:
+        c = r["config"]
+        row = {"encoder": r["name"], "pretrained on": c["dataset"], "texts": r["data"]["train_texts"],
+               "tokens": r["data"].get("train_tokens"), "epochs": c["epochs"],
+               "train_min": r["timing"]["wall_s"] / 60, "device": r["provenance"]["device"]}
+        for d, v in losses_by_domain(r).items():
+            row |= {f"{d} before": v["before"], f"{d} after": v["after"]}
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("encoder") if rows else pd.DataFrame()
+
+
+def loss_on(records, dataset: str) -> pd.DataFrame:
+    """The held-out MLM loss on ``dataset``'s dev text before and after each pretraining (whatever text it read)."""
+    rows = []
+    for r in records:
+        v = losses_by_domain(r).get(dataset)
+        if v is not None:
+            rows.append({"encoder": r["name"], "pretrained on": r["config"]["dataset"], "before": v["before"],
+                         "after": v["after"], "change": v["after"] - v["before"]})
+    return pd.DataFrame(rows).set_index("encoder") if rows else pd.DataFrame()
+
+
+def plot_heldout_curves(records, ax=None):
+    """The held-out MLM loss on each pretraining's own dev text after every epoch (epoch 0: before)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.4, 3.2))
+    for r in records:
+        curve = r["heldout_curve"]
+        ax.plot([p["epoch"] for p in curve], [p["loss"] for p in curve], marker="o", ms=3,
+                label=f"{r['name']} (on {r['config']['dataset']} dev text)")
+    ax.set(xlabel="epoch of pretraining", ylabel="held-out MLM loss")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    return ax
+
+
+def describe_pretraining(records) -> str:
+    """Markdown: per pretraining, the held-out MLM loss on its own dev text before and after, and the epoch where it
+    was lowest: at the budget's last epoch the loss was still falling, so more epochs would probably lower it more."""
+    lines = []
+    for r in records:
+        curve = r["heldout_curve"]
+        best = min(curve, key=lambda p: p["loss"])
+        last = curve[-1]["epoch"]
+        trend = ("still falling at the last epoch: the budget, not the loss, stopped it" if best["epoch"] == last
+                 else f"lowest after epoch {best['epoch']} of {last}")
+        lines.append(f"- `{r['name']}` ({r['data']['train_texts']} texts of `{r['config']['dataset']}`, "
+                     f"{r['config']['epochs']} epochs, {r['timing']['wall_s'] / 60:.0f} min on "
+                     f"{r['provenance']['device']}): held-out MLM loss {curve[0]['loss']:.2f} -> {curve[-1]['loss']:.2f}, "
+                     f"{trend}."
+                     + "".join(f" {_remake(r, again)}" for again in r.get("remade", [])))
+    return "\n".join(lines) if lines else "No pretraining is stored yet."
+
+
+def _remake(record: dict, again: dict) -> str:
+    """A sentence on one re-make of ``record``'s checkpoint: the same bytes, or how far its held-out loss moved."""
+    when = f"Made again on {again['date'][:10]} ({again['wall_s'] / 60:.0f} min, {again['device']})"
+    if again["same_checkpoint"]:
+        return f"{when}: the same checkpoint, byte for byte (sha256)."
+    moved = abs(again["heldout_mlm_loss"]["after"] - record["heldout_mlm_loss"]["after"])
+    return (f"{when}, for fine-tuning runs made after its checkpoint had left the cache: not the same bytes "
+            f"(sha256 differs), its held-out MLM loss {again['heldout_mlm_loss']['after']:.7f} against "
+            f"{record['heldout_mlm_loss']['after']:.7f}, {moved:.1e} apart: the same pretraining (same seed, data "
+            f"and settings) up to fp32 rounding in the last bits, which can differ from one machine to the next, "
+            f"not a second draw of it.")
+
+
+def with_remakes(records) -> list[dict]:
+    """The pretraining records and, for ``costs.cost``, one entry per re-make of a checkpoint (its own time)."""
+    return records + [{"key": f"{r['key']}@{a['date']}", "provenance": {"device": a["device"]},
+                       "timing": {"wall_s": a["wall_s"]}} for r in records for a in r.get("remade", [])]
