@@ -186,21 +186,16 @@ def test_a_search_where_dev_keeps_the_recipe_refines_nothing(stored_ledger):
 def test_the_search_the_ledger_reads_is_the_one_the_recipes_chapter_runs():
     import ast
 
-    from hwlib import runs as E
-    from hwlib.analysis.evidence import REFINE, REFINE_CARRIED
+    from hwlib.analysis.evidence import REFINE
 
     cells = json.loads(open("notebooks/recipes.ipynb", encoding="utf-8").read())["cells"]
     params = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))
     values = {}
     for node in ast.parse("".join(params["source"])).body:
-        if isinstance(node, ast.Assign) and node.targets[0].id in ("houlsby", "houlsby_seeds", "transfer_from",
-                                                                   "carried_search", "carried_search_seeds"):
+        if isinstance(node, ast.Assign) and node.targets[0].id in ("houlsby", "houlsby_seeds", "transfer_from"):
             values[node.targets[0].id] = ast.literal_eval(node.value)
     assert values["transfer_from"] == "acl"
     assert REFINE == {("acl_sup", "adapter"): (values["houlsby"], tuple(values["houlsby_seeds"]))}
-    assert REFINE_CARRIED == {(E.resolve_datasets(short)[0], method): (vary, tuple(values["carried_search_seeds"]))
-                              for short, methods in values["carried_search"].items()
-                              for method, vary in methods.items()}
 
 
 def test_the_command_line_prints_the_ledger_as_json(capsys, stored_ledger):
