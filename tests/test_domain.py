@@ -183,3 +183,11 @@ def test_a_remade_checkpoint_is_said_and_its_time_counted():
     assert costs.cost(pre_readings.with_remakes([rec | {"remade": [again]}])).loc[
         "cpu (x86_64, 1 threads)", "runs"] == 2
     assert costs.cost(pre_readings.with_remakes([rec])).loc["cpu (x86_64, 1 threads)", "runs"] == 1
+
+
+def test_the_domain_can_matter_without_a_gain_over_the_encoder_as_it_ships():
+    # own text ahead of the other domain's, the other domain's below the base, no gain over the base shown
+    e = readings.effects(_frame(0.5, -6.0, jitter=(1.0, -1.0, 0.5, -0.5, 0.0)), ARMS, "base", "control")
+    a = readings.assess(e, "tapt", "base", "control")
+    assert (a["helps"], a["domain"]) == (False, True)
+    assert a["claim"].startswith("supported in part") and "the other domain's pretraining doing harm" in a["claim"]

@@ -100,6 +100,10 @@ def assess(effects_table: pd.DataFrame, tapt: str, base: str, control: str | Non
         claim = "supported in part: the gain is measured, but without the control it may be more pretraining, not the domain"
     elif helps:
         claim = "not attributable to the domain here: TAPT helps, but the out-of-domain control is not shown to help less"
+    elif domain:
+        claim = (f"supported in part: on {task} pretraining on the task's own text beats as much pretraining on "
+                 "another domain's, so the domain of the text matters; a gain over the encoder as it ships is not "
+                 "shown, so part of that difference may be the other domain's pretraining doing harm")
     else:
         claim = (f"not shown by these seeds: the interval of TAPT's effect on {task} contains zero, so more seeds (or "
                  "more pretraining) are needed to tell")
