@@ -46,12 +46,12 @@ def epochs_on_dev(records, arms: dict, candidates, tapt: str | None = None) -> t
         return pd.DataFrame(), "No seed has every candidate stored yet: the choice waits for their runs."
     first = candidates[0]
     base = frames[first][frames[first].seed.isin(common)]
-    rows, labels = [], {}
-    for label, f in frames.items():
-        f = f[f.seed.isin(common)]
+    labels = {parse(arms[label]).epochs: label for label in candidates}
+    rows = []
+    for epochs, label in labels.items():
+        f = frames[label][frames[label].seed.isin(common)]
         d = paired_difference(f, base, "dev_macro_f1") if label != first else None
-        labels[parse(arms[label]).epochs] = label
-        rows.append({"pretraining epochs": parse(arms[label]).epochs, "seeds": len(f), "dev macro-F1": f.dev_macro_f1.mean(),
+        rows.append({"pretraining epochs": epochs, "seeds": len(f), "dev macro-F1": f.dev_macro_f1.mean(),
                      "dev change": fmt(d["mean"], d["low"], d["high"]) if d else "—",
                      "test macro-F1 (not used)": f.macro_f1.mean()})
     table = pd.DataFrame(rows).set_index("pretraining epochs").round(1)

@@ -39,7 +39,7 @@ def remade(stored: dict, again: dict) -> dict:
     """``stored`` with a summary of ``again``, a later pretraining of the same configuration (its checkpoint had left
     the cache), added under ``remade``: when, where, its checkpoint's sha256, whether that equals the stored one, and
     its held-out MLM loss. The first record stays the record: fine-tuning runs made before read it, and a re-made
-    checkpoint that differs in its last bits (another CPU's rounding) is said to, not hidden."""
+    checkpoint that differs in its last bits (fp32 rounding can differ between machines) is said to, not hidden."""
     if (stored["name"], stored["key"]) != (again["name"], again["key"]):
         raise ValueError(f"{again['name']} ({again['key']}) is not a re-make of {stored['name']} ({stored['key']})")
     entry = {"date": again["provenance"]["date"], "device": again["provenance"]["device"],
