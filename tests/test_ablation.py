@@ -28,32 +28,6 @@ def test_each_row_changes_one_setting_of_the_recipe_dev_chose():
     assert round(t.loc["head", "test change"], 6) == 11.0  # test shown beside dev, never choosing
 
 
-def test_a_one_at_a_time_design_is_read_around_its_centre_even_where_a_neighbour_beats_it():
-    centre = dict(learning_rate=1e-4, pooling="mean", **BUDGET)
-    base = RunConfig(dataset="restaurant_sup", **centre)
-    recs = [record(base, 0.60, 0.70),
-            record(base.replace(learning_rate=3e-4), 0.65, 0.68),  # beats the centre on dev
-            record(base.replace(pooling="cls"), 0.50, 0.55),
-            record(base.replace(learning_rate=3e-4, pooling="cls"), 0.40, 0.45)]  # two changes from the centre
-    table = ablation.one_change_table(recs, around={("restaurant_sup", "full"): centre})
-    t = table.loc[("restaurant_sup", "full")]
-    assert sorted(t.index) == ["head", "learning_rate"]
-    assert t.loc["learning_rate", "recipe"] == "0.0001" and t.loc["learning_rate", "changed to"] == "0.0003"
-    assert round(t.loc["learning_rate", "dev change"], 6) == 5.0  # positive: dev prefers the neighbour
-    assert round(t.loc["head", "dev change"], 6) == -10.0
-    # without a centre the best on dev is the reference, whose one-change neighbours differ
-    assert "learning_rate" in ablation.one_change_table(recs).loc[("restaurant_sup", "full")].index
-    text = ablation.describe_neighbours(table)
-    assert "dev prefers learning_rate = 0.0003 over the carried 0.0001 (dev +5.0" in text and "head" not in text
-    seeds = [record(base.replace(seed=2), 0.64, 0.70), record(base.replace(seed=3), 0.62, 0.70)]
-    spread = ablation.dev_spread(recs[:1] + seeds)
-    assert spread == {("restaurant_sup", "full"): pytest.approx(2.0)}  # dev 60, 64, 62: sd 2 points
-    assert "against a seed-to-seed standard deviation of 2.0" in ablation.describe_neighbours(table, spread)
-    missing = ablation.one_change_table(recs[1:], around={("restaurant_sup", "full"): centre})
-    assert "note" in missing.columns  # the centre's run is not stored: nothing to compare against
-    assert "No neighbour" in ablation.describe_neighbours(missing)
-
-
 def test_the_budget_row_pairs_the_course_run_with_the_sweeps_run_at_the_course_settings():
     course = record(RunConfig(seed=1), 0.0, 0.24)
     at_course_lr = record(RunConfig(seed=1, pooling="cls", learning_rate=5e-5, **BUDGET), 0.30, 0.40, epoch=9)

@@ -169,7 +169,29 @@ def test_a_tasks_own_drop_rests_on_the_adapters_dev_chose_later_and_comparisons_
     # across tasks one recipe: the drop-with-difficulty finding reads the sweep's ACL-ARC gap
     assert by_key["drop_grows"].number["mean"] == pytest.approx(sweep.accuracy_gap)
     # other tasks have no later search: their rows are the sweep's
-    assert adapter_gap(refined_frame(ev)).loc["restaurant_sup"].equals(adapter_gap(ev.tuned).loc["restaurant_sup"])
+    assert adapter_gap(refined_frame(ev)).loc["agnews_sup"].equals(adapter_gap(ev.tuned).loc["agnews_sup"])
+
+
+def test_a_carried_recipe_that_restaurants_dev_changes_is_what_restaurants_verdict_rests_on(stored_ledger):
+    from hwlib import runs as E
+    from hwlib.analysis.evidence import REFINE_CARRIED, refined_frame
+    from hwlib.analysis.report import adapter_gap
+
+    ev, found = stored_ledger
+    drop = {f.key: f for f in found}["adapter_drop_restaurant_sup"]
+    changed = {m: arm for (d, m), arm in ev.refined.items() if d == "restaurant_sup"}
+    assert set(changed) <= {m for d, m in REFINE_CARRIED if d == "restaurant_sup"}
+    for method, arm in changed.items():
+        setting, value = arm["label"].split(" ", 1)  # e.g. "learning_rate 5e-05": one setting that dev changed
+        assert setting in REFINE_CARRIED[("restaurant_sup", method)][0] or setting == "head"
+        assert {r["config"]["seed"] for r in arm["records"]} <= set(E.TRANSFER_SEEDS)
+        assert f"at {arm['label'].replace('_', ' ')}" in drop.measured
+    if changed:
+        assert "dev's choice in a search around the recipe carried from the sweep)" in drop.measured
+    own = adapter_gap(refined_frame(ev)).loc["restaurant_sup"]
+    assert drop.number["mean"] == pytest.approx(own.accuracy_gap)
+    # the carried recipes' gap is shown beside a changed one, and only then
+    assert ("; at the recipe carried from the sweep" in drop.measured) == bool(changed)
 
 
 def test_a_search_where_dev_keeps_the_recipe_refines_nothing(stored_ledger):
@@ -186,16 +208,21 @@ def test_a_search_where_dev_keeps_the_recipe_refines_nothing(stored_ledger):
 def test_the_search_the_ledger_reads_is_the_one_the_recipes_chapter_runs():
     import ast
 
-    from hwlib.analysis.evidence import REFINE
+    from hwlib import runs as E
+    from hwlib.analysis.evidence import REFINE, REFINE_CARRIED
 
     cells = json.loads(open("notebooks/recipes.ipynb", encoding="utf-8").read())["cells"]
     params = next(c for c in cells if "parameters" in c["metadata"].get("tags", []))
     values = {}
     for node in ast.parse("".join(params["source"])).body:
-        if isinstance(node, ast.Assign) and node.targets[0].id in ("houlsby", "houlsby_seeds", "transfer_from"):
+        if isinstance(node, ast.Assign) and node.targets[0].id in ("houlsby", "houlsby_seeds", "transfer_from",
+                                                                   "neighbours", "neighbour_seeds"):
             values[node.targets[0].id] = ast.literal_eval(node.value)
     assert values["transfer_from"] == "acl"
     assert REFINE == {("acl_sup", "adapter"): (values["houlsby"], tuple(values["houlsby_seeds"]))}
+    assert REFINE_CARRIED == {(E.resolve_datasets(short)[0], method): (vary, tuple(values["neighbour_seeds"]))
+                              for short, methods in values["neighbours"].items()
+                              for method, vary in methods.items()}
 
 
 def test_the_command_line_prints_the_ledger_as_json(capsys, stored_ledger):

@@ -53,6 +53,22 @@ def test_the_adapter_gap_the_acl_arc_verdict_rests_on_prints_the_same_in_every_c
         assert shown in outputs(chapter), f"{chapter} does not show the ACL-ARC adapter gap as {shown}"
 
 
+def test_the_adapter_gap_restaurants_verdict_rests_on_prints_the_same_in_every_chapter(ev):
+    from hwlib.analysis.evidence import refined_frame
+    from hwlib.analysis.intervals import fmt
+    from hwlib.analysis.report import adapter_gap
+
+    r = adapter_gap(refined_frame(ev)).loc["restaurant_sup"]
+    shown = fmt(r.accuracy_gap, r.accuracy_gap_low, r.accuracy_gap_high)
+    for chapter in ("findings", "claims"):
+        assert shown in outputs(chapter), f"{chapter} does not show restaurant's adapter gap as {shown}"
+    # the recipes chapter measured it: under restaurant's own choices if its dev changed a recipe, else carried
+    label = "own dev" if any(d == "restaurant_sup" for d, _ in ev.refined) else "tuned"
+    row = (rf"{label}\s+{int(r.seeds)}\s+{r.accuracy_gap:.2f}\s+{r.accuracy_gap_std:.2f}\s+"
+           rf"{r.accuracy_gap_low:.2f}\s+{r.accuracy_gap_high:.2f}")
+    assert re.search(row, outputs("recipes")), "the recipes chapter's restaurant gap differs from the ledger's"
+
+
 def test_the_adapter_gap_under_the_course_settings_prints_the_same_in_task3_and_the_claims(ev):
     from hwlib.analysis.intervals import fmt
     from hwlib.analysis.report import adapter_gap

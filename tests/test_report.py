@@ -120,6 +120,24 @@ def test_at_floor_counts_seeds_that_predict_only_the_majority_class():
     assert "No run scores" in R.describe_floor(df[df.method == "full"])
 
 
+def test_method_gaps_pair_full_fine_tuning_with_each_method_per_recipe_and_name_floored_arms():
+    floor = R.majority_baseline(["restaurant_sup"]).loc["restaurant_sup"]
+    cols = R.runs_frame([]).columns
+    rows = [("full", 1, 80.0, 70.0), ("full", 2, 82.0, 72.0), ("adapter", 1, 77.0, 66.0), ("adapter", 2, 78.0, 67.0),
+            ("lora", 1, floor.accuracy, floor.macro_f1), ("lora", 2, 70.0, 60.0)]
+    df = pd.DataFrame([{**dict.fromkeys(cols), "model": "minilm", "method": m, "learning_rate": 1e-3,
+                        "dataset": "restaurant_sup", "seed": s, "accuracy": a, "macro_f1": f,
+                        "precision": "fp32", "device": "cpu"} for m, s, a, f in rows])
+    better = df.assign(accuracy=df.accuracy.where(df.method != "adapter", df.accuracy + 2))
+    t = P.method_gaps({"carried": df, "own dev": better})
+    assert t.loc[("restaurant_sup", "adapter", "accuracy", "carried"), "mean"] == pytest.approx(3.5)
+    assert t.loc[("restaurant_sup", "adapter", "accuracy", "own dev"), "mean"] == pytest.approx(1.5)
+    assert t.loc[("restaurant_sup", "adapter", "macro_f1", "carried"), "pairs"] == 2
+    assert t.loc[("restaurant_sup", "lora", "accuracy", "carried"), "at the floor"] == "lora: 1 of 2"
+    assert t.loc[("restaurant_sup", "adapter", "accuracy", "carried"), "at the floor"] == "-"
+    assert P.method_gaps({"carried": df[df.method == "full"]}).empty  # nothing to set against full fine-tuning
+
+
 def test_batching_check_pairs_seeds():
     g = pd.DataFrame({"seed": [1, 2, 3], "accuracy": [60.0, 61.0, 62.0], "macro_f1": [20.0, 22.0, 24.0]})
     r = pd.DataFrame({"seed": [2, 3, 4], "accuracy": [63.0, 62.0, 99.0], "macro_f1": [25.0, 24.0, 99.0]})

@@ -48,12 +48,11 @@ def _by_configuration(records) -> dict:
     return groups
 
 
-def one_change_table(sweep_records, around: dict | None = None) -> pd.DataFrame:
+def one_change_table(sweep_records) -> pd.DataFrame:
     """Per dataset and method (seeds averaged per candidate): the candidate with the best mean dev macro-F1 (the
     recipe) against every candidate that differs from it in one setting; the change in dev and test macro-F1
-    (points, candidate minus recipe), with the seeds each rests on. ``around`` maps ``(dataset, method)`` to the
-    settings of the candidate to compare against instead (the centre of a one-at-a-time design, which a neighbour
-    may beat on dev: then its row's dev change is positive)."""
+    (points, candidate minus recipe), with the seeds each rests on. (Around a given centre, over seeds, with
+    intervals: ``paired_changes``.)"""
     cands: dict = {}
     for (dataset, method, settings), recs in _by_configuration(sweep_records).items():
         cands.setdefault((dataset, method), []).append({
@@ -62,14 +61,7 @@ def one_change_table(sweep_records, around: dict | None = None) -> pd.DataFrame:
             "test": 100 * sum(r["metrics"]["macro_f1"] for r in recs) / len(recs)})
     rows = []
     for (dataset, method), cs in cands.items():
-        centre = (around or {}).get((dataset, method))
-        if centre is None:
-            best = max(cs, key=lambda c: c["dev"])
-        else:
-            centre = RunConfig(method=method, dataset=dataset, **centre).settings()
-            best = next((c for c in cs if c["settings"] == centre), None)
-            if best is None:
-                continue  # the centre's run is not stored
+        best = max(cs, key=lambda c: c["dev"])
         for c in cs:
             diff = _differences(best["settings"], c["settings"])
             if len(diff) != 1:
@@ -82,35 +74,6 @@ def one_change_table(sweep_records, around: dict | None = None) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame({"note": ["no two stored candidates differ in exactly one setting"]})
     return pd.DataFrame(rows).set_index(["dataset", "method", "setting"]).sort_index()
-
-
-def dev_spread(records) -> dict:
-    """Per ``(dataset, method)``, the standard deviation over seeds of the dev macro-F1 (points) that runs of one
-    configuration chose their epoch by: the seed noise a one-seed dev comparison has to beat."""
-    return {(d, m): float(np.std([100 * r["selection"]["dev_macro_f1"] for r in recs], ddof=1))
-            for (d, m, _), recs in _by_configuration(records).items() if len(recs) > 1}
-
-
-def describe_neighbours(table: pd.DataFrame, spread: dict | None = None) -> str:
-    """Markdown for a ``one_change_table`` read around a centre: per dataset and method, the single changes that beat
-    the centre on dev (which dev would choose instead), or that none does; beside each, the seed-to-seed spread of
-    the centre's dev score (``dev_spread``) where it is known."""
-    if "note" in table.columns:
-        return "No neighbour and its centre are both stored yet."
-    lines = []
-    for (dataset, method), g in table.groupby(level=["dataset", "method"], sort=False):
-        better = g[g["dev change"] > 0]
-        if better.empty:
-            lines.append(f"- `{dataset}`, {method}: no single change beats the carried recipe on dev "
-                         f"({len(g)} tried).")
-            continue
-        sd = (spread or {}).get((dataset, method))
-        noise = f", against a seed-to-seed standard deviation of {sd:.1f} at the carried recipe" if sd else ""
-        for (_, _, setting), row in better.iterrows():
-            lines.append(f"- `{dataset}`, {method}: dev prefers {setting} = {row['changed to']} over the carried "
-                         f"{row['recipe']} (dev {row['dev change']:+.1f} points on one seed{noise}; test "
-                         f"{row['test change']:+.1f}, shown, not used).")
-    return "\n".join(lines)
 
 
 def budget_row(course_records, sweep_records) -> pd.DataFrame:

@@ -140,14 +140,15 @@ def plot_loss_within(ev, ax=None):
 
 def gap_table(ev) -> pd.DataFrame:
     """Full fine-tuning minus adapters per task (accuracy points; adapters minus full in final training loss), the
-    book's paired rule over seeds, under the recipes chosen on dev, under the adapters' configuration a later search
-    on dev chose (``evidence.refined_frame``: only the tasks that have one) and under the course's settings."""
+    book's paired rule over seeds, under the recipes chosen on dev, under the configurations a later search on that
+    task's dev chose for either method (``evidence.refined_frame``: only the tasks that have one) and under the
+    course's settings."""
     from hwlib.analysis.evidence import refined_frame
     from hwlib.analysis.intervals import fmt
     from hwlib.analysis.report import adapter_gap
 
     rows = []
-    later = {d for d, m in ev.refined if m == "adapter"}
+    later = {d for d, m in ev.refined if m in ("full", "adapter")}
     for label, frame, tasks in (("recipes", ev.tuned, ORDER), ("later choice", refined_frame(ev), later),
                                 ("course", ev.course, ORDER)):
         gap = adapter_gap(frame)

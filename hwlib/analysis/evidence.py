@@ -9,7 +9,8 @@
   (``stratified_train_samples``, class shares kept, a new draw per seed): difficulty with size held equal.
 - ``tapt``: the domain-pretraining experiment's paired effects per task (``hwlib.analysis.domain``).
 - ``refined``: where a later search on dev, one change at a time around a sweep's recipe (``REFINE``: the recipes
-  chapter's Houlsby's configuration), prefers a variant, that variant's runs on the recipe's seeds. A verdict on that
+  chapter's Houlsby's configuration) or around a recipe carried to another task (``REFINE_CARRIED``, chosen on that
+  task's own dev), prefers a variant, that variant's runs on the recipe's seeds. A verdict on that
   task and method rests on them (``refined_frame``); a comparison across tasks keeps the sweep's recipe, the one
   carried to every task.
 - ``learned``: every stored run of the model as it ships, on a whole task, that did not end at the majority-class
@@ -34,6 +35,12 @@ SIZED_DATASETS = ("restaurant_sup", "agnews_sup")
 REFINE = {("acl_sup", "adapter"): (
     {"train_layernorm": [True], "learning_rate": [3e-3, 1e-2]},
     (1, 2, 3))}
+# the same for the recipes carried to other tasks: each setting changed alone around the carried recipe, chosen on
+# that task's own dev (the recipes chapter's ``neighbours`` and ``neighbour_seeds``; a test holds them equal)
+REFINE_CARRIED = {("restaurant_sup", "full"): (
+                      {"pooling": ["mean", "cls"], "learning_rate": [1e-4, 3e-4, 5e-5], "epochs": [10, 3]}, (1, 2, 3)),
+                  ("restaurant_sup", "adapter"): (
+                      {"pooling": ["mean", "cls"], "learning_rate": [1e-3, 3e-4, 3e-3]}, (1, 2, 3))}
 
 
 @dataclass
@@ -184,4 +191,13 @@ def gather(model: str = "minilm", course_seeds=(1, 2, 3), recipe_seeds=tuple(ran
     return Evidence(course=course, tuned=tuned, sized=sized, learned=learned_runs(model), tapt=tapt, recipes=recipes,
                     train_size=train_size, tuned_records=tuned_records,
                     labels={task: label_facts(task) for task in datasets},
-                    refined=refined_arms([r for r in recipes if r["dataset"] == E.TRANSFER_FROM], recipe_seeds))
+                    refined=refined_arms(carried, recipe_seeds)
+                    | refined_arms(carried_recipes(carried), transfer_seeds, REFINE_CARRIED))
+
+
+def carried_recipes(recipes) -> list[dict]:
+    """The recipes chosen on ``TRANSFER_FROM``'s dev as they run on each task they are carried to
+    (``runs.TRANSFER``): the same recipe dicts with that task's name and settings."""
+    names = dict(zip(E.TRANSFER, E.resolve_datasets(list(E.TRANSFER))))
+    return [r | {"dataset": names[t], "settings": r["settings"] | {"select_on_dev": True} | dict(changes)}
+            for t, changes in E.TRANSFER.items() for r in recipes if r["dataset"] == E.TRANSFER_FROM]

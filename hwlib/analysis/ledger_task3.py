@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from hwlib import runs as E
 from hwlib.analysis import findings as F
 from hwlib.analysis.findings import NAMES, ORDER
 from hwlib.analysis.intervals import fmt
@@ -117,20 +118,26 @@ def adapter_findings(ev) -> list[F.Finding]:
                                  "the recipes chosen on dev", "claims-adapters", F.number(),
                                  F.seeds_short(0)))
             continue
-        r, refined = own.loc[d], ev.refined.get((d, "adapter"))
+        r, refined = own.loc[d], {m: ev.refined.get((d, m)) for m in ("full", "adapter")}
         verdict, how_far = F.judge_value(claimed, F.paired_of(r, "accuracy"), "points")
         edge = F.edge_note(claimed, F.paired_of(r, "accuracy"))
         if floored.get(d):  # an arm that learned nothing in any seed: its gap says nothing about the method
             verdict, how_far = "not testable here", (f"every {' and every '.join(floored[d])} seed sits at the "
                                                      "majority-class floor")
+        recipe = "the sweep's recipe" if d == E.TRANSFER_FROM else "the recipe carried from the sweep"
+        later = " and ".join(f"{'full fine-tuning' if m == 'full' else 'the adapters'}'" for m in refined
+                             if refined[m])
         out.append(F.Finding(
             f"adapter_drop_{d}", "Task 3", f"adapters lose about {claimed:g} on {NAMES[d]}",
             f"Adapters lose about {claimed:g} % accuracy on {NAMES[d]}.",
-            f"full fine-tuning minus adapters{_refined_text(refined)}, accuracy points: {_gap_text(r, 'accuracy')}"
+            f"full fine-tuning{_at(refined['full'])} minus adapters{_at(refined['adapter'])}"
+            + (f" ({'each ' if all(refined.values()) else ''}dev's choice in a search around {recipe})" if later
+               else "") + f", accuracy points: {_gap_text(r, 'accuracy')}"
             + (f" ({edge})" if edge else "")
-            + (f"; at the sweep's recipe {_gap_text(gap.loc[d], 'accuracy')}" if refined else ""), verdict,
-            "the recipes chosen on dev" + (", the adapters' from a later search around the sweep's" if refined
-                                           else "") + ", full fine-tuning and adapters paired by seed",
+            + (f"; at {recipe} {_gap_text(gap.loc[d], 'accuracy')}" if later else ""),
+            verdict,
+            "the recipes chosen on dev" + (f", {later} from a later search around {recipe}" if later else "")
+            + ", full fine-tuning and adapters paired by seed",
             "claims-adapters",
             F.gap_number(r, "accuracy"), how_far,
             _gap_text(course.loc[d], "accuracy") if d in course.index else ""))
@@ -139,11 +146,9 @@ def adapter_findings(ev) -> list[F.Finding]:
     return out
 
 
-def _refined_text(refined) -> str:
-    """`` at learning rate 0.003 (dev's choice around the sweep's recipe)`` for a refined arm, else ``""``."""
-    if not refined:
-        return ""
-    return f" at {refined['label'].replace('_', ' ')} (dev's choice in a search around the sweep's recipe)"
+def _at(refined) -> str:
+    """`` at learning rate 0.003`` for an arm a later search on dev chose, else ``""``."""
+    return f" at {refined['label'].replace('_', ' ')}" if refined else ""
 
 
 def drop_grows(gap, course=None) -> F.Finding:

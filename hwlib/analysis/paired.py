@@ -11,7 +11,7 @@ import pandas as pd
 
 from hwlib import runs as E
 from hwlib.analysis.intervals import pairable_seeds, paired_t
-from hwlib.analysis.report import runs_frame
+from hwlib.analysis.report import at_floor, runs_frame
 
 
 def paired_check(a: pd.DataFrame, b: pd.DataFrame, names=("grouped", "random"),
@@ -71,3 +71,24 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, col: str = "macro_f1", l
     standard deviation, number of pairs and the Student-t interval."""
     seeds = pairable_seeds(a, b)
     return paired_t(a.set_index("seed").loc[seeds, col] - b.set_index("seed").loc[seeds, col], level)
+
+
+def method_gaps(frames: dict, others=("adapter", "lora")) -> pd.DataFrame:
+    """Full fine-tuning minus each other method, per dataset and recipe (``frames``: recipe label -> runs frame), in
+    accuracy and macro-F1, by ``paired_difference``. The last column names an arm with seeds at the majority-class
+    floor (``report.at_floor``): a gap computed from it says that the arm learned the label frequencies only."""
+    rows = []
+    for recipe, frame in frames.items():
+        for name in dict.fromkeys(frame.dataset):
+            f = frame[frame.dataset == name]
+            t = at_floor(f)
+            t = t[t.at_floor > 0]
+            for other in [m for m in others if m in set(f.method)]:
+                floored = ", ".join(f"{r.method}: {r.at_floor} of {r.seeds}"
+                                    for r in t[t.method.isin(["full", other])].itertuples())
+                for col in ("accuracy", "macro_f1"):
+                    gap = paired_difference(f[f.method == "full"], f[f.method == other], col)
+                    rows.append({"recipe": recipe, "dataset": name, "vs": other, "metric": col, **gap,
+                                 "at the floor": floored or "-"})
+    return (pd.DataFrame(rows).set_index(["dataset", "vs", "metric", "recipe"]).sort_index() if rows
+            else pd.DataFrame())
