@@ -192,12 +192,5 @@ def gather(model: str = "minilm", course_seeds=(1, 2, 3), recipe_seeds=tuple(ran
                     train_size=train_size, tuned_records=tuned_records,
                     labels={task: label_facts(task) for task in datasets},
                     refined=refined_arms(carried, recipe_seeds)
-                    | refined_arms(carried_recipes(carried), transfer_seeds, REFINE_CARRIED))
+                    | refined_arms(E.carried_recipes(carried, E.TRANSFER), transfer_seeds, REFINE_CARRIED))
 
-
-def carried_recipes(recipes) -> list[dict]:
-    """The recipes chosen on ``TRANSFER_FROM``'s dev as they run on each task they are carried to
-    (``runs.TRANSFER``): the same recipe dicts with that task's name and settings."""
-    names = dict(zip(E.TRANSFER, E.resolve_datasets(list(E.TRANSFER))))
-    return [r | {"dataset": names[t], "settings": r["settings"] | {"select_on_dev": True} | dict(changes)}
-            for t, changes in E.TRANSFER.items() for r in recipes if r["dataset"] == E.TRANSFER_FROM]

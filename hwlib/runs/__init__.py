@@ -8,7 +8,7 @@ from hwlib.runs.grids import (  # noqa: F401
 )
 from hwlib.runs.load_or_train import run, run_all  # noqa: F401
 from hwlib.runs.sweeps import (  # noqa: F401
-    choose_recipes, neighbour_configs, parse_vary, recipe_configs, sweep_configs, transferred_configs, tuned_configs,
+    carried_recipes, choose_recipes, neighbour_configs, parse_vary, recipe_configs, sweep_configs, transferred_configs, tuned_configs,
 )
 from hwlib.store.listing import stored_groups  # noqa: F401
 from hwlib.store.recipes import stored_recipes  # noqa: F401

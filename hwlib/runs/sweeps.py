@@ -90,12 +90,16 @@ def tuned_configs(recipes, seeds) -> list[RunConfig]:
             for s in seeds for r in recipes]
 
 
-def transferred_configs(recipes, targets: dict, seeds) -> list[RunConfig]:
-    """Recipes chosen on one dataset's dev, trained on other datasets without a sweep of their own: for every recipe
-    and every target (a dataset name, or a short name such as ``"agnews"``, mapped to the settings that change
-    there, e.g. ``{"agnews": {"epochs": 3}}``) the runs for ``seeds``, seed-major. Each run still picks its epoch on
-    the target's own dev split; only the settings come from elsewhere."""
+def carried_recipes(recipes, targets: dict) -> list[dict]:
+    """Recipes chosen on one dataset's dev as they run on other datasets without a sweep of their own: for every
+    target (a dataset name, or a short name such as ``"agnews"``, mapped to the settings that change there, e.g.
+    ``{"agnews": {"epochs": 3}}``) and every recipe, the same recipe dict with the target's name and settings. Each
+    run still picks its epoch on the target's own dev split; only the settings come from elsewhere."""
     names = dict(zip(targets, resolve_datasets(list(targets))))
-    return [RunConfig(model=r["model"], method=r["method"], dataset=names[t], seed=s,
-                      **(r["settings"] | {"select_on_dev": True} | dict(changes)))
-            for s in seeds for t, changes in targets.items() for r in recipes]
+    return [r | {"dataset": names[t], "settings": r["settings"] | {"select_on_dev": True} | dict(changes)}
+            for t, changes in targets.items() for r in recipes]
+
+
+def transferred_configs(recipes, targets: dict, seeds) -> list[RunConfig]:
+    """The runs of the ``carried_recipes`` for ``seeds``, seed-major."""
+    return tuned_configs(carried_recipes(recipes, targets), seeds)
