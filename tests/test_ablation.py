@@ -49,7 +49,7 @@ def test_the_summary_sets_each_tuned_recipe_beside_the_course_the_probe_and_the_
     course = pd.DataFrame([row("full", s, 24.0) for s in (1, 2, 3)])
     probe = pd.DataFrame([row("probe", 1, 43.8)])
     text = ablation.describe_recipes(tuned, course, probe, majority_baseline(["acl_sup"]))
-    assert "tuned macro-F1 62.0 ± 2.8 over 2 seed(s), course's recipe 24.0 (3 seeds); above the linear probe's 43.8" in text
+    assert "tuned macro-F1 62.0 ± 2.8 over 2 seeds, course's recipe 24.0 (3 seeds); above the linear probe's 43.8" in text
 
 
 def test_a_recipe_chosen_at_the_edge_of_its_grid_is_named():
@@ -107,7 +107,7 @@ def test_changes_around_a_recipe_are_paired_by_seed_and_measure_the_reference_ga
     assert t.loc["the recipe", "full minus it, accuracy"].startswith("+5.3 ")  # 5, 6, 5
     assert row["full minus it, accuracy"].startswith("+3.0 ")  # 3, 2, 4: the gap measured again, narrower
     text = paired_changes.chosen_on_dev(recs, centre)
-    assert "seeds [1, 2, 3]" in text and "Dev chooses **train_layernorm True**" in text
+    assert "over seeds 1-3:" in text and "Dev chooses **train_layernorm True**" in text
     label, chosen, seeds = paired_changes.dev_choice(recs, centre)
     assert chosen == centre | {"train_layernorm": True} and seeds == [1, 2, 3]
     # the head counts as one change: pooling and the pooler together

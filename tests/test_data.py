@@ -484,3 +484,12 @@ def test_missing_file_on_the_server_is_a_data_error(mirror):
     with pytest.raises(DataError, match=r"ag_news/test\.csv .*404"):
         get_dataset("agnews_fs", SEP)
     assert _cache_files(mirror.cache) == []
+
+
+def test_every_dataset_has_a_title_and_other_names_pass_through():
+    from hwlib.data import DATASET_NAMES, title
+
+    assert [title(n) for n in ("acl_sup", "restaurant_sup", "agnews_sup")] == ["ACL-ARC", "restaurant", "AG News"]
+    assert title("agnews_fs") == "AG News, few-shot"
+    assert all(title(n) != n for n in DATASET_NAMES)  # a new task without a title fails here
+    assert title("minilm+tapt:acl_sup") == "minilm+tapt:acl_sup"  # not a dataset: unchanged

@@ -3,6 +3,7 @@ and the ledger built from the stored runs lists every conclusion of the report w
 enough runs."""
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,10 @@ def test_an_ordering_needs_separated_intervals_and_five_seeds_each():
     # means the other way round but intervals overlapping: nothing is decided, and it says which pair is apart
     verdict, how = F.ordered({"a": num(89.5), "b": num(90), "c": num(60)}, "abc")
     assert verdict == "not shown" and "a's and b's intervals overlap" in how and "b is ahead of c" in how
+    # equal means never separate; distinct ones say about how many seeds would (half-widths 1 at 5 seeds, means 0.8
+    # apart: each half-width must shrink to 0.4, 6.25 times fewer, so 32 seeds each)
+    assert "more seeds would not order them" in F.ordered({"a": num(70), "b": num(70.01), "c": num(60)}, "abc")[1]
+    assert "about 32 seeds each would separate them" in F.ordered({"a": num(70.8), "b": num(70), "c": num(60)}, "abc")[1]
     verdict, how = F.ordered({"a": num(90, n=3), "b": num(80), "c": num(60)}, "abc")
     assert verdict == "not shown" and "3 of the 5 seeds" in how
 
@@ -137,6 +142,9 @@ def test_no_verdict_rests_on_fewer_than_five_runs(stored_ledger):
     for f in found:
         if f.verdict in ("holds", "does not hold") and f.number["unit"] in ("points", "loss", "Spearman"):
             assert f.number["n"] >= F.MIN_RUNS, f"{f.key}: {f.verdict} on {f.number['n']} runs"
+        if f.verdict in ("holds", "does not hold"):  # and no number it shows rests on fewer
+            counts = [int(n) for n in re.findall(r"(\d+) (?:seeds|draws)\b", f.measured + " " + f.rests_on)]
+            assert all(n >= F.MIN_RUNS for n in counts), f"{f.key}: {f.verdict} shows a number over {min(counts)} runs"
     measured = " ".join(f.measured for f in found)
     assert "p = 0.000" not in measured  # an artefact of printing, never a verdict
 
@@ -233,3 +241,23 @@ def test_the_command_line_prints_the_ledger_as_json(capsys, stored_ledger):
     assert [f["key"] for f in out] == KEYS
     assert {"report_said", "measured", "number", "verdict", "rests_on", "section", "how_far", "course"} <= set(out[0])
     assert all(v is None or math.isfinite(v) for f in out for v in f["number"].values() if not isinstance(v, str))
+
+
+def test_the_tally_counts_each_verdict_in_words():
+    def finding(verdict):
+        return F.Finding("k", "Task 2", "f", "said", "measured", verdict, "rests on", "claims-ordering", F.number())
+
+    found = [finding("does not hold")] * 2 + [finding("holds")] * 3 + [finding("not shown")]
+    assert F.tally(found) == "In all: 3 hold, 2 do not hold, 1 not shown."
+    assert F.tally(found[:1] + found[2:3]) in ("In all: 1 does not hold, 1 holds.", "In all: 1 holds, 1 does not hold.")
+
+
+def test_every_quoted_figure_names_its_paper_and_its_bibliography_entry():
+    from pathlib import Path
+
+    from hwlib.analysis.claims import published
+
+    quoted = published()
+    bib = (Path(__file__).parents[1] / "book" / "references.bib").read_text()
+    assert quoted.paper.notna().all()  # a new source without a name for the page fails here
+    assert all(f"{{{key}," in bib for key in quoted.source.unique())

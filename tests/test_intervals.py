@@ -22,7 +22,7 @@ def test_the_rule_is_the_student_t_interval_of_the_paired_differences():
 def test_one_format_for_a_difference_and_its_interval():
     assert I.fmt(2.2, -5.34, 9.61) == "+2.2 (-5.3 to +9.6)"
     assert I.fmt(2.2) == "+2.2" and I.fmt(float("nan")) == "—"
-    assert I.fmt_row(I.paired_t([1.0, 3.0]), digits=0).endswith("over 2 seed(s)")
+    assert I.fmt_row(I.paired_t([1.0, 3.0]), digits=0).endswith("over 2 seeds")
 
 
 def test_seeds_needed_for_a_half_width():
@@ -98,3 +98,10 @@ def test_the_power_plan_says_how_many_seeds_each_comparison_needs():
     assert power.show(t.assign(**{"seeds for the mean": [None]}))["seeds for the mean"].tolist() == ["> 1,000"]
     ax = power.plot_half_widths(t)
     assert len(ax.lines) == 3  # the curve, its dot, the target line
+
+
+def test_seeds_are_listed_as_a_reader_writes_them():
+    assert I.seed_list([3, 1, 2]) == "seeds 1-3" and I.seed_list([2]) == "seed 2"
+    assert I.seed_list([1, 4, 6]) == "seeds 1, 4 and 6" and I.seed_list([1, 2, 3, 4, 5, 8]) == "seeds 1-5 and 8"
+    assert I.seed_list([1, 2]) == "seeds 1 and 2" and I.seed_list(range(1, 11)) == "seeds 1-10"
+    assert I.seeds_text(1) == "1 seed" and I.seeds_text(10) == "10 seeds"

@@ -124,7 +124,7 @@ def test_recipes_chapter_sweeps_chooses_on_dev_and_trains_the_seeds(trainable, t
     assert ("Dev keeps the recipe" in text) == (layernorm == 1)
     # restaurant's own dev chooses between the carried rate and its neighbour; a chosen neighbour is already
     # stored on the carried runs' one seed, so choosing it trains nothing more
-    assert "**restaurant_sup, full.** Mean dev macro-F1 over seeds [1]" in text
+    assert "**restaurant_sup, full.** Mean dev macro-F1 over seed 1" in text
     assert ("Restaurant's dev keeps the carried recipe" in text) != ("Dev chooses **learning_rate 0.0003**" in text)
 
 
@@ -182,7 +182,7 @@ def test_tapt_chapter_pretrains_fine_tunes_both_arms_and_gives_a_verdict(trainab
     # restaurant has no recipe of its own: ACL-ARC's, carried over as the recipes chapter does
     assert all(r["config"]["pooling"] == "mean" and r["config"]["learning_rate"] == 1e-4 for r in runs)
     text = _text(nb)
-    assert "not stored yet" not in text and "**TAPT** minus **MiniLM**" in text and "over 2 seed(s)" in text
+    assert "not stored yet" not in text and "**TAPT** minus **MiniLM**" in text and "over 2 seeds" in text
     assert "chosen on acl_sup's dev split and carried over" in text
     assert "Domain pretraining on `restaurant_sup`" in text
     assert "`acl_sup` (2 seeds): TAPT minus MiniLM" in text and "`restaurant_sup` (1 seed): TAPT minus" in text

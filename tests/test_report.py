@@ -241,3 +241,14 @@ def test_each_stored_record_is_costed_to_the_chapter_that_made_it():
     table = by_chapter([rec(model="minilm", method="full"), rec(model="minilm", method="full")])
     row = table.loc[(CHAPTERS[0], "cpu (x86_64, 2 threads)")]
     assert row.runs == 2 and row.hours == 2.0 and row.cpu_or_gpu_hours == 4.0  # two threads: twice the CPU-hours
+
+
+def test_a_markdown_table_keeps_long_text_whole_and_shows_it_literally():
+    from hwlib.analysis.views import markdown_table
+
+    text = "And Collins ( 2000 ) argues for `` keeping track '' of *every* feature | " + "x" * 300
+    md = markdown_table(pd.DataFrame({"text": [text], "gold": ["Background"]}))
+    head, rule, row = md.splitlines()
+    assert head == "| text | gold |" and rule == "| --- | --- |"
+    assert "x" * 300 in row and row.endswith("| Background |")  # not cut
+    assert r"\`\` keeping" in row and r"\*every\*" in row and r"feature \| x" in row  # no code span, italics, cell

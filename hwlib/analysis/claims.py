@@ -26,9 +26,16 @@ PUBLISHED = [
 ]
 
 
+# how a page names each source (the key is the bibliography's, book/references.bib)
+CITED = {"beltagy2019scibert": "Beltagy et al. 2019", "gururangan2020dont": "Gururangan et al. 2020"}
+
+
 def published() -> pd.DataFrame:
-    """Figures quoted from papers (not measured here), with their sources."""
-    return pd.DataFrame(PUBLISHED)
+    """Figures quoted from papers (not measured here): ``paper`` as a page names it, ``source`` its bibliography
+    key."""
+    frame = pd.DataFrame(PUBLISHED)
+    frame.insert(0, "paper", frame.source.map(CITED))
+    return frame
 
 
 def quoted(model: str, dataset: str = "ACL-ARC") -> float:

@@ -9,11 +9,12 @@ import textwrap
 
 import pandas as pd
 
-from hwlib.analysis.intervals import fmt, fmt_row
+from hwlib.analysis.intervals import fmt, fmt_row, seed_list, seeds_text
 from hwlib.analysis.paired import paired_difference
 from hwlib.analysis.paired_changes import scores
 from hwlib.analysis.power import how_far
 from hwlib.analysis.pretraining_readings import losses_by_domain, loss_on
+from hwlib.data.tasks import title
 from hwlib.models.tapt import PretrainConfig, parse
 
 
@@ -59,7 +60,7 @@ def epochs_on_dev(records, arms: dict, candidates, tapt: str | None = None) -> t
     best, tried = labels[chosen], sorted(table.index)
     listed = ", ".join(f"{e} epochs {v:.1f}" for e, v in table["dev macro-F1"].sort_values(ascending=False).items())
     side = "fewest" if chosen == tried[0] else "most" if chosen == tried[-1] else None
-    text = (f"Mean dev macro-F1 over seeds {common}: {listed}. Dev chooses **{chosen} epochs** "
+    text = (f"Mean dev macro-F1 over {seed_list(common)}: {listed}. Dev chooses **{chosen} epochs** "
             f"(`{arms[best]}`)." + (f" It is the {side} tried ({', '.join(map(str, tried))}): the bracket is open on "
                                     f"that side." if side else ""))
     if tapt is not None and best != tapt:
@@ -101,9 +102,9 @@ def assess(effects_table: pd.DataFrame, tapt: str, base: str, control: str | Non
     elif helps:
         claim = "not attributable to the domain here: TAPT helps, but the out-of-domain control is not shown to help less"
     elif domain:
-        claim = (f"supported in part: on {task} pretraining on the task's own text beats as much pretraining on "
-                 "another domain's, so the domain of the text matters; a gain over the encoder as it ships is not "
-                 "shown, so part of that difference may be the other domain's pretraining doing harm")
+        claim = (f"holds against the control: on {task} pretraining on the task's own text beats as much "
+                 "pretraining on another domain's, so the domain of the text matters; a gain over the encoder as it "
+                 "ships is not shown, so part of that difference may be the other domain's pretraining doing harm")
     else:
         claim = (f"not shown by these seeds: the interval of TAPT's effect on {task} contains zero, so more seeds (or "
                  "more pretraining) are needed to tell")
@@ -117,7 +118,7 @@ def verdict(effects_table: pd.DataFrame, tapt: str, base: str, control: str | No
     """Markdown: what the paired effects say about domain pretraining on ``task`` (``assess``), and on ACL-ARC about
     the report's claim that SciBERT's scientific pretraining is what puts it ahead there. An interval that contains 0
     does not tell the arms apart; only a gain over the control is credited to the domain."""
-    a = assess(effects_table, tapt, base, control, task="ACL-ARC" if task == "acl_sup" else f"`{task}`")
+    a = assess(effects_table, tapt, base, control, task=title(task))
     if a is None:
         return "Not measured yet: no seed has both the TAPT arm and the base model stored."
     e = a["effect"]
@@ -146,12 +147,8 @@ def verdict(effects_table: pd.DataFrame, tapt: str, base: str, control: str | No
                      f"ACL-ARC), tested as the same effect in MiniLM: **{a['claim']}**. This measures task-adaptive "
                      "pretraining of a small model on a few thousand sentences, not SciBERT itself.")
     else:
-        lines.append(f"- Domain pretraining on `{task}`: **{a['claim']}**.")
+        lines.append(f"- Domain pretraining on {title(task)}: **{a['claim']}**.")
     return "\n".join(lines)
-
-
-def _seeds(n) -> str:
-    return f"{n:g} seed" + ("" if n == 1 else "s")
 
 
 def _reading(a: dict | None) -> str:
@@ -161,7 +158,7 @@ def _reading(a: dict | None) -> str:
     if a["effect"]["pairs"] < 2:
         return "one seed, no interval"
     if not a["helps"]:
-        return "no gain shown"
+        return "ahead of the control only" if a["domain"] else "no gain shown"
     return {True: "gain, credited to the domain", False: "gain, not credited to the domain",
             None: "gain (no control)"}[a["domain"]]
 
@@ -198,10 +195,10 @@ def describe_across_tasks(table: pd.DataFrame) -> str:
     lines = []
     for task, row in table.iterrows():
         if row["reading"] == "not measured":
-            lines.append(f"- `{task}`: not measured yet (no seed has both arms stored).")
+            lines.append(f"- {title(task)}: not measured yet (no seed has both arms stored).")
             continue
         over = span(row, "TAPT - control")
-        lines.append(f"- `{task}` ({_seeds(row['seeds'])}): TAPT minus MiniLM {span(row, 'TAPT - base')} macro-F1"
+        lines.append(f"- {title(task)} ({seeds_text(row['seeds'])}): TAPT minus MiniLM {span(row, 'TAPT - base')} macro-F1"
                      + (f", minus the control {over}" if over else "") + f": **{row['reading']}**.")
     return "\n".join(lines)
 
@@ -219,7 +216,7 @@ def plot_across_tasks(table: pd.DataFrame, ax=None):
         ax.errorbar(t[label], y, xerr=[t[label] - t[label + " low"], t[label + " high"] - t[label]], fmt="o",
                     color=f"C{i}", capsize=3, label=label.replace("base", "MiniLM"))
     ax.axvline(0, color="gray", lw=1)
-    ax.set_yticks(range(len(table)), [f"{t} ({_seeds(n)})" for t, n in table.seeds.items()], fontsize=9)
+    ax.set_yticks(range(len(table)), [f"{t} ({seeds_text(n)})" for t, n in table.seeds.items()], fontsize=9)
     ax.invert_yaxis()
     ax.set(xlabel="test macro-F1 difference, paired by seed (points, 95 % interval)")
     ax.grid(alpha=0.3, axis="x")

@@ -83,6 +83,15 @@ def refined_arms(recipes, seeds, refine=None) -> dict:
     return out
 
 
+def later_choices(ev) -> str:
+    """The arms a later search on dev changed, in words: ``ACL-ARC's adapters at learning rate 0.003, ...``."""
+    from hwlib.data.tasks import title
+
+    method = {"full": "full fine-tuning", "adapter": "adapters", "lora": "LoRA"}
+    return ", ".join(f"{title(d)}'s {method.get(m, m)} at {arm['label'].replace('_', ' ')}"
+                     for (d, m), arm in ev.refined.items())
+
+
 def refined_frame(ev) -> pd.DataFrame:
     """``ev.tuned`` with each refined arm's runs in place of its sweep recipe's: what a verdict on that task and
     method rests on."""

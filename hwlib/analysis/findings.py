@@ -32,12 +32,13 @@ import numpy as np
 import pandas as pd
 
 from hwlib.analysis.intervals import fmt, from_summary, half_width, seeds_for
+from hwlib.data.tasks import title
 
 MIN_RUNS = 5
 TOLERANCE = {"points": 3.0, "loss": 0.1}  # the widest half-width at which a claimed value is told from its neighbours
 MEMORY_BAND = 0.10
 ORDER = ["agnews_sup", "restaurant_sup", "acl_sup"]  # the report's ordering of the datasets, best first
-NAMES = {"acl_sup": "ACL-ARC", "restaurant_sup": "restaurant", "agnews_sup": "AG News"}
+NAMES = {d: title(d) for d in ORDER}
 # where the book decides each finding: a label of the claims chapter, and its section's title
 SECTIONS = {
     "claims-ordering": "The ordering of the datasets",
@@ -198,8 +199,21 @@ def ordered(intervals: dict, order) -> tuple[str, str]:
     ahead = [f"{name(a)} is ahead of {name(b)}" for a, b in pairs if intervals[a]["low"] > intervals[b]["high"]]
     overlap = [f"{name(a)}'s and {name(b)}'s intervals overlap (means {intervals[a]['mean']:.1f} and "
                f"{intervals[b]['mean']:.1f}), and overlapping intervals order nothing"
+               + _to_separate(intervals[a], intervals[b])
                for a, b in pairs if not intervals[a]["low"] > intervals[b]["high"]]
     return "not shown", "; ".join(ahead + overlap)
+
+
+def _to_separate(a: dict, b: dict) -> str:
+    """How far two overlapping intervals are from separating: means within 0.05 will not separate with more seeds;
+    otherwise about how many seeds each would need at their spreads (a half-width shrinks as 1/sqrt(n)) for each
+    half-width to fit in half the distance between the means."""
+    gap = abs(a["mean"] - b["mean"])
+    if gap < 0.05:
+        return ": with means this close, more seeds would not order them"
+    need = max(math.ceil(x["n"] * ((x["high"] - x["low"]) / gap) ** 2) for x in (a, b))
+    return f": at these spreads about {need} seeds each would separate them" if need <= 1000 else \
+        ": at these spreads over 1,000 seeds each would separate them"
 
 
 def as_records(findings) -> list[dict]:
@@ -222,6 +236,13 @@ def table(findings) -> pd.DataFrame:
     rows = [{"task": f.task, "the report said": f.finding, "we measured": headline(f), "verdict": f.verdict,
              "where": SECTIONS[f.section]} for f in findings]
     return pd.DataFrame(rows)
+
+
+def tally(findings) -> str:
+    """How many findings got each verdict, in words: ``In all: 8 do not hold, 5 hold, 1 is not shown.``"""
+    plural = {"holds": "hold", "does not hold": "do not hold"}
+    counts = table(findings).verdict.value_counts()
+    return "In all: " + ", ".join(f"{n} {v if n == 1 else plural.get(v, v)}" for v, n in counts.items()) + "."
 
 
 def markdown(findings, links: bool = False) -> str:

@@ -71,7 +71,29 @@ def fmt(mean: float, low: float = math.nan, high: float = math.nan, digits: int 
 
 def fmt_row(row: dict, digits: int = 1) -> str:
     """``fmt`` of a ``paired_t`` result, with its number of seeds."""
-    return f"{fmt(row['mean'], row['low'], row['high'], digits)} over {row['pairs']:g} seed(s)"
+    return f"{fmt(row['mean'], row['low'], row['high'], digits)} over {seeds_text(row['pairs'])}"
+
+
+def seeds_text(n) -> str:
+    """``1 seed``, ``10 seeds``."""
+    return f"{n:g} seed" + ("" if n == 1 else "s")
+
+
+def seed_list(seeds) -> str:
+    """Seeds as a reader writes them: ``seed 2``, ``seeds 1-3``, ``seeds 1, 4 and 6``, ``seeds 1-5 and 8``."""
+    seeds = sorted(int(s) for s in seeds)
+    if not seeds:
+        return "no seeds"
+    runs, start = [], seeds[0]
+    for a, b in zip(seeds, seeds[1:] + [None]):
+        if b != a + 1:
+            runs.append(str(start) if start == a else f"{start}-{a}" if a > start + 1 else f"{start}, {a}")
+            start = b
+    text = ", ".join(runs)
+    if "," in text:
+        head, _, last = text.rpartition(", ")
+        text = f"{head} and {last}"
+    return ("seed " if len(seeds) == 1 else "seeds ") + text
 
 
 def half_width(std: float, n, level: float = LEVEL):

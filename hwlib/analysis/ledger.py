@@ -9,12 +9,9 @@ import pandas as pd
 
 from hwlib.analysis import findings as F
 from hwlib.analysis.correlation import fmt_p, permutation_spearman, stratified_spearman
-from hwlib.analysis.intervals import fmt
+from hwlib.analysis.intervals import fmt, seeds_for
 from hwlib.analysis.findings import NAMES, ORDER
 from hwlib.analysis.report import adapter_gap
-
-GAP_CLAIM = {"acl_sup": 4.0, "restaurant_sup": 0.5, "agnews_sup": 0.0}
-LOSS_GAP_CLAIM = 0.1
 
 
 def _brief(nums: dict) -> str:
@@ -61,15 +58,17 @@ def reason(ev) -> F.Finding:
         seen = (f"; ACL-ARC's test rows whose text is also in train score {s.mean():.1f} macro-F1, the others "
                 f"{u.mean():.1f} (full fine-tuning, {len(apart)} seeds with predictions)")
     short = min(nums[d]["n"] for d in ORDER[:2])
-    if short < 3:
+    if short < F.MIN_RUNS:
         return F.Finding(
             "reason", "Task 2", "ACL-ARC hardest because it has most labels",
             "ACL-ARC is the hardest dataset because it has the most labels.",
-            f"{facts}; the size-matched runs are not stored yet{seen}", "not shown",
-            "full fine-tuning with ACL-ARC's recipe on stratified samples of restaurant and AG News of ACL-ARC's size",
-            "claims-hardest", nums["acl_sup"],
-            f"train at least 3 draws of each size-matched task ({short} stored)",
-            headline="the size-matched runs are not stored yet")
+            (f"at ACL-ARC's {ev.train_size:,} training examples, macro-F1: {_listed(nums)}. {facts}{seen}" if short
+             else f"{facts}; the size-matched runs are not stored yet{seen}"), "not shown",
+            "full fine-tuning with ACL-ARC's recipe on stratified samples of restaurant and AG News of ACL-ARC's size"
+            + (f" ({short} draws each)" if short else ""),
+            "claims-hardest", nums["acl_sup"], F.seeds_short(short),
+            headline=(f"at {ev.train_size:,} examples: " + _brief(nums)) if short
+            else "the size-matched runs are not stored yet")
     overlap = [NAMES[d] for d in ORDER[:2] if not nums["acl_sup"]["high"] < nums[d]["low"]]
     by_labels = nums["agnews_sup"]["low"] > nums["restaurant_sup"]["high"]  # 4 labels above 3: not the label count
     measured = (f"at ACL-ARC's {ev.train_size:,} training examples, macro-F1: {_listed(nums)}: "
@@ -115,7 +114,7 @@ def scibert(ev) -> list[F.Finding]:
            f"{F.shown(_num(plain))}" if plain is not None else ""), verdict,
         "the domain-pretraining chapter's ACL-ARC arms, paired by seed (an analogue in a small model)",
         "claims-domain", _num(e), why))
-    parts, texts, nums = [], [], []
+    parts, texts, nums, spreads = [], [], [], []
     for task in ("restaurant_sup", "agnews_sup"):
         t = ev.tapt.get(task)
         e = _effect(t, t["spec"]["tapt"], "MiniLM") if t else None
@@ -126,7 +125,13 @@ def scibert(ev) -> list[F.Finding]:
         parts.append(v)
         nums.append(_num(e))
         texts.append(f"{NAMES[task]} {F.shown(_num(e))}")
+        need = seeds_for(e["std"], F.TOLERANCE["points"]) if e["pairs"] > 1 else None
+        spreads.append(f"{NAMES[task]} {need or 'over 1,000'}" if e["pairs"] > 1 else "")
     short = [n["n"] for n in nums if n["n"] < F.MIN_RUNS]
+    how = F.seeds_short(min(short)) if short else ""
+    if how and any(spreads):
+        how += (f"; at the spreads measured so far, an interval within ±{F.TOLERANCE['points']:g} takes "
+                + ", ".join(x for x in spreads if x) + " seeds")
     out.append(F.Finding(
         "elsewhere", "Task 2", "about level elsewhere (analogue)",
         "On restaurant reviews and AG News SciBERT is about level with the general models.",
@@ -135,7 +140,7 @@ def scibert(ev) -> list[F.Finding]:
         "only the analogue can be measured", F.combine(parts) if parts else "not shown",
         "the domain-pretraining chapter's restaurant and AG News arms (an analogue)",
         "claims-domain", nums[0] if nums else F.number(),
-        F.seeds_short(min(short)) if short else "", headline="; ".join(texts) or "—"))
+        how, headline="; ".join(texts) or "—"))
     return out
 
 
@@ -183,9 +188,12 @@ def loss_within(ev) -> F.Finding:
 
 
 def loss_between(ev) -> F.Finding:
-    """Between methods: the adapters' higher training loss going with their lower score, paired by seed."""
-    gap = adapter_gap(ev.tuned)
-    parts, texts, short = [], [], []
+    """Between methods: the adapters' higher training loss going with their lower score, paired by seed, on each
+    task's own best configuration (``evidence.refined_frame``: dev's later choice where a search found one)."""
+    from hwlib.analysis.evidence import later_choices, refined_frame
+
+    gap = adapter_gap(refined_frame(ev))
+    parts, texts, short, hows = [], [], [], []
     for d in ORDER:
         if d not in gap.index:
             continue
@@ -193,26 +201,32 @@ def loss_between(ev) -> F.Finding:
         loss, score = F.paired_of(r, "final_train_loss"), F.paired_of(r, "macro_f1")
         if r["seeds"] < F.MIN_RUNS:
             parts.append("not shown")
+            hows.append(f"{NAMES[d]}: {F.seeds_short(int(r['seeds']))}")
         elif loss["low"] > 0 and score["low"] > 0:
             parts.append("holds")
         elif loss["high"] < 0 or score["high"] < 0:
             parts.append("does not hold")
         else:
             parts.append("not shown")
-        short.append(f"{NAMES[d]} loss {loss['mean']:+.2f}, macro-F1 {score['mean']:+.1f}")
+            open_ = score if loss["low"] > 0 else loss
+            hows.append(f"{NAMES[d]}: the {'macro-F1' if open_ is score else 'loss'} interval contains zero "
+                        f"(±{(open_['high'] - open_['low']) / 2:.{1 if open_ is score else 3}f} over "
+                        f"{int(r['seeds'])} seeds)")
+        short.append(f"{NAMES[d]} loss {loss['mean']:+.3f}, macro-F1 {score['mean']:+.1f}")
         texts.append(f"{NAMES[d]}: loss {fmt(loss['mean'], loss['low'], loss['high'], 3)}, macro-F1 "
                      f"{fmt(score['mean'], score['low'], score['high'])} ({int(r['seeds'])} seeds)")
+    later = later_choices(ev)
     return F.Finding(
         "loss_between", "Task 2", "lower training loss, better score (between methods)",
         "The method with the higher training loss (adapters) scores lower.",
         "adapters minus full fine-tuning in final training loss, full minus adapters in macro-F1: "
         + ("; ".join(texts) or "—"), F.combine(parts) if parts else "not shown",
-        "the recipes chosen on dev, full fine-tuning and adapters paired by seed",
+        "the recipes chosen on dev" + (f", with dev's later choices for {later}" if later else "")
+        + ", full fine-tuning and adapters paired by seed",
         "claims-loss",
         F.gap_number(gap.loc["acl_sup"], "final_train_loss", "loss") if "acl_sup" in gap.index else F.number(),
-        "" if all(p != "not shown" for p in parts) else "restaurant and AG News: " + F.seeds_short(
-            int(min(gap.loc[d, "seeds"] for d in ORDER[:2] if d in gap.index))) if len(gap) else "",
-        headline="; ".join(short))
+        "; ".join(hows) if "not shown" in parts else "",
+        headline="; ".join(short) + (", dev's later choices" if later else ""))
 
 
 def ledger(ev=None) -> list[F.Finding]:

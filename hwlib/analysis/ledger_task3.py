@@ -1,8 +1,8 @@
 """The report's Task 3 conclusions, one ``findings.Finding`` each: the memory figures of the 3B model (decided by the
 GPU measurement of the 3B-class encoder, with the corrected formulas beside it) and the adapters against full
 fine-tuning (decided by the recipes chosen on dev, paired by seed; the course's settings shown beside). A task's own
-drop rests on the best configuration dev found there (``evidence.refined_frame``); the findings that compare the
-tasks keep the sweep's recipe, one recipe on all three, so that the tasks differ in nothing else."""
+drop and training-loss gap rest on the best configuration dev found there (``evidence.refined_frame``); the finding
+that compares the tasks keeps the sweep's recipe, one recipe on all three, so that the tasks differ in nothing else."""
 from __future__ import annotations
 
 import math
@@ -103,7 +103,7 @@ def _gap_text(r, col: str, digits: int = 1) -> str:
 def adapter_findings(ev) -> list[F.Finding]:
     """The accuracy each dataset loses to adapters, whether the loss grows with difficulty, and the training-loss
     gap: on the recipes chosen on dev (the verdict) and under the course's settings (beside it)."""
-    from hwlib.analysis.evidence import refined_frame
+    from hwlib.analysis.evidence import later_choices, refined_frame
     from hwlib.analysis.report import floor_only
 
     gap, course = adapter_gap(ev.tuned), adapter_gap(ev.course)
@@ -140,9 +140,11 @@ def adapter_findings(ev) -> list[F.Finding]:
             + ", full fine-tuning and adapters paired by seed",
             "claims-adapters",
             F.gap_number(r, "accuracy"), how_far,
-            _gap_text(course.loc[d], "accuracy") if d in course.index else ""))
+            _gap_text(course.loc[d], "accuracy") if d in course.index else "",
+            headline=f"accuracy {F.shown(F.gap_number(r, 'accuracy'))}" + (f" ({edge})" if edge else "")
+            + (", dev's later choice" if later else "")))
     out.append(drop_grows(gap, course))
-    out.append(loss_gap(gap, course))
+    out.append(loss_gap(own, course, later_choices(ev)))
     return out
 
 
@@ -167,10 +169,12 @@ def drop_grows(gap, course=None) -> F.Finding:
         (", ".join(f"{NAMES[d]} {_gap_text(course.loc[d], 'accuracy')}" for d in order
                    if d in course.index)) if course is not None else "",
         headline=", ".join(f"{NAMES[d]} {n['mean']:+.1f}" for d, n in nums.items() if n["n"])
-        + " points, the sweep's recipe")
+        + " accuracy points, the sweep's recipe")
 
 
-def loss_gap(gap, course=None) -> F.Finding:
+def loss_gap(gap, course=None, later: str = "") -> F.Finding:
+    """The adapters' final training loss against full fine-tuning's, per task on its own best configuration (``gap``
+    from ``evidence.refined_frame``; ``later`` names dev's later choices in it): about 0.1 higher on each?"""
     parts, texts, hows = [], [], []
     for d in reversed(ORDER):
         if d not in gap.index:
@@ -180,16 +184,17 @@ def loss_gap(gap, course=None) -> F.Finding:
         parts.append(v)
         hows += [f"{NAMES[d]}: {how}"] if how else []
         texts.append(f"{NAMES[d]} {_gap_text(gap.loc[d], 'final_train_loss', 3)}")
+    recipe = "dev's later choices" if later else "the sweep's recipe"
     return F.Finding(
         "loss_gap", "Task 3", "adapters' training loss about 0.1 higher",
         "The adapters' final training loss is about 0.1 higher than full fine-tuning's.",
         "adapters minus full fine-tuning, final training loss: " + "; ".join(texts), F.combine(parts),
-        "the sweep's recipes (one recipe on all three tasks), paired by seed; it holds on a task when 0.1 lies in "
-        "the interval and the "
+        "the recipes chosen on dev" + (f", with {recipe} for {later}" if later else "")
+        + ", paired by seed; it holds on a task when 0.1 lies in the interval and the "
         f"interval is within ±{F.TOLERANCE['loss']:g}", "claims-adapters",
         F.gap_number(gap.loc["acl_sup"], "final_train_loss", "loss") if "acl_sup" in gap.index else F.number(),
         "; ".join(hows),
         ("; ".join(f"{NAMES[d]} {_gap_text(course.loc[d], 'final_train_loss', 3)}"
                    for d in reversed(ORDER) if d in course.index)) if course is not None else "",
         headline=", ".join(f"{NAMES[d]} {gap.loc[d, 'final_train_loss_gap']:+.3f}" for d in reversed(ORDER)
-                           if d in gap.index) + ", the sweep's recipe")
+                           if d in gap.index) + f", {recipe}")

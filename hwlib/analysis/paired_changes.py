@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from hwlib.analysis.ablation import HEAD, _by_configuration, _differences, _label
-from hwlib.analysis.intervals import fmt, pairable_seeds, paired_t
+from hwlib.analysis.intervals import fmt, pairable_seeds, paired_t, seed_list
 from hwlib.analysis.floors import at_floor_runs
 from hwlib.train.config import RunConfig
 
@@ -104,7 +104,7 @@ def chosen_on_dev(records, centre: dict) -> str:
     near, common, means = _dev_means(records, centre)
     best = dev_choice(records, centre)[0]
     listed = ", ".join(f"{k} {v:.1f}" for k, v in sorted(means.items(), key=lambda kv: -kv[1]))
-    return (f"Mean dev macro-F1 over seeds {common}: {listed}. Dev chooses **{best}**"
+    return (f"Mean dev macro-F1 over {seed_list(common)}: {listed}. Dev chooses **{best}**"
             + ("." if best == "the recipe" else ", whose further seeds measure the gap again below.")
             + _edge(near, centre, best) + _floors(near))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hwlib.analysis.intervals import fmt, pairable_seeds, paired_t
+from hwlib.analysis.intervals import fmt, pairable_seeds, paired_t, seeds_text
 
 METRICS = ["accuracy", "micro_f1", "macro_f1"]
 # Memory records that belong to one run. "process_peak_rss" (runs stored before hwlib reset the high-water mark per
@@ -223,7 +223,7 @@ def describe_gap(gap: pd.DataFrame, df: pd.DataFrame) -> str:
         acc, f1 = (fmt(r[f"{c}_gap"], r.get(f"{c}_gap_low", np.nan), r.get(f"{c}_gap_high", np.nan))
                    for c in ("accuracy", "macro_f1"))
         lines.append(f"- `{dataset}`: full fine-tuning minus adapters is {acc} accuracy points "
-                     f"and {f1} macro-F1 points ({int(r.seeds)} paired seed(s), 95 % intervals); the adapters' final "
+                     f"and {f1} macro-F1 points (paired over {seeds_text(int(r.seeds))}, 95 % intervals); the adapters' final "
                      f"training loss is "
                      f"{r.final_train_loss_gap:+.3f} against full fine-tuning's; they train "
                      f"{r.trainable_pct_adapter:.2f} % of the weights (their speed: the paired benchmark below, "
@@ -272,7 +272,7 @@ def describe_floor(df: pd.DataFrame) -> str:
     lines = ["Runs that predict the most frequent class for every test example (accuracy and macro-F1 both exactly "
              "at the majority-class floor):", ""]
     lines += [f"- `{r.model}` {r.method}, learning rate {r.learning_rate:g}, on `{r.dataset}`: {r.at_floor} of "
-              f"{r.seeds} seed(s)" for r in t.itertuples()]
+              f"{seeds_text(r.seeds)}" for r in t.itertuples()]
     return "\n".join(lines)
 
 

@@ -24,6 +24,20 @@ def gap_view(gap: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("dataset")
 
 
+def markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` as a Markdown table without its index, every cell in full (long text wraps on the page instead of
+    being cut) and shown literally: Markdown's own characters are escaped."""
+    def cell(value) -> str:
+        text = str(value).replace("\\", "\\\\").replace("\n", " ")
+        for ch in "`*_[]<>|$":
+            text = text.replace(ch, "\\" + ch)
+        return text
+
+    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |", "|" + " --- |" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def repository(url: str) -> str:
     """``owner/name`` of a GitHub address (raw or not), else the address's host: where a file comes from, in short."""
     parts = url.split("/")

@@ -9,5 +9,5 @@ from hwlib.data.readers import (  # noqa: F401
 )
 from hwlib.data.tasks import (  # noqa: F401
     AGNEWS_SPLIT_SEED, AGNEWS_DEV_SEED, FEW_SHOT_PER_LABEL, FEW_SHOT_SEED, TASKS, DATASET_NAMES, task_files,
-    fingerprint, task_file_names, column, few_shot, parse_names, get_dataset
+    fingerprint, task_file_names, column, few_shot, parse_names, get_dataset, TASK_TITLES, title
 )

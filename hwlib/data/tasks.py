@@ -51,6 +51,17 @@ TASKS = {
     "agnews": ("ag_news", AGNEWS_LABELS),
 }
 DATASET_NAMES = [f"{t}_{kind}" for t in TASKS for kind in ("sup", "fs")]
+# how the book names each task in prose, tables and figures
+TASK_TITLES = {"restaurant": "restaurant", "laptop": "laptop", "acl": "ACL-ARC", "agnews": "AG News"}
+
+
+def title(name: str) -> str:
+    """The task of dataset ``name`` as the book names it (``acl_sup`` -> ``ACL-ARC``, ``agnews_fs`` -> ``AG News,
+    few-shot``); a name that is not a dataset comes back as it is."""
+    base, _, kind = name.rpartition("_")
+    if base not in TASK_TITLES or kind not in ("sup", "fs"):
+        return name
+    return TASK_TITLES[base] + (", few-shot" if kind == "fs" else "")
 
 
 def task_files(name: str, data_dir=None, split_dev: bool = False, allow_modified: bool | None = None) -> dict:
