@@ -78,7 +78,7 @@ def test_a_task_without_a_recipe_of_its_own_fine_tunes_with_the_carried_over_one
     E.write_recipes("tuned", [{"model": "minilm", "method": "full", "dataset": "acl_sup", "settings": acl,
                                "dev_macro_f1": 0.7, "candidates": []}], "sweep ...")
     settings, source = domain.fine_tuning_settings("tuned", "minilm", "acl_sup")
-    assert settings == acl and "chosen on acl_sup's dev split (recipe" in source
+    assert settings == acl and "chosen on ACL-ARC's dev split (recipe" in source
     settings, source = domain.fine_tuning_settings("tuned", "minilm", "agnews_sup")
     assert settings == acl | E.TRANSFER["agnews"] and "carried over" in source  # AG News: the course's 3 epochs
     with pytest.raises(ValueError, match="no full fine-tuning recipe for 'minilm' on 'laptop_sup'"):

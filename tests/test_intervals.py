@@ -95,7 +95,9 @@ def test_the_power_plan_says_how_many_seeds_each_comparison_needs():
     assert f"spread by 6.0 points (sd) over 5 seeds; telling 3 points from zero needs {I.seeds_for(6.0, 3.0)} seeds" \
         in power.describe(t)
     assert power.describe(t.iloc[:0]).startswith("No comparison")
-    assert power.show(t.assign(**{"seeds for the mean": [None]}))["seeds for the mean"].tolist() == ["> 1,000"]
+    shown = power.show(t.assign(**{"seeds for the mean": [None]}))
+    assert shown["seeds for the mean"].tolist() == ["> 1,000"]
+    assert shown.index[0][0] == "ACL-ARC" and shown["± now"].iloc[0] == round(I.half_width(6.0, 5), 2)
     ax = power.plot_half_widths(t)
     assert len(ax.lines) == 3  # the curve, its dot, the target line
 

@@ -183,7 +183,7 @@ def test_tapt_chapter_pretrains_fine_tunes_both_arms_and_gives_a_verdict(trainab
     assert all(r["config"]["pooling"] == "mean" and r["config"]["learning_rate"] == 1e-4 for r in runs)
     text = _text(nb)
     assert "not stored yet" not in text and "**TAPT** minus **MiniLM**" in text and "over 2 seeds" in text
-    assert "chosen on acl_sup's dev split and carried over" in text
+    assert "chosen on ACL-ARC's dev split and carried over" in text
     assert "Domain pretraining on `restaurant_sup`" in text
     assert "`acl_sup` (2 seeds): TAPT minus MiniLM" in text and "`restaurant_sup` (1 seed): TAPT minus" in text
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from hwlib import runs as E
 from hwlib.analysis.report import runs_frame
+from hwlib.data.tasks import title
 from hwlib.models.tapt import parse
 from hwlib.runs.pretrained import checkpoint, stored
 from hwlib.train.config import RunConfig
@@ -66,12 +67,12 @@ def fine_tuning_settings(recipe: str, base_model: str, task: str) -> tuple[dict,
     carried-over runs). An error names the sweep to run where neither exists."""
     chosen = {r["dataset"]: r["settings"] for r in E.stored_recipes(recipe, base_model, ["full"])}
     if task in chosen:
-        return chosen[task], f"chosen on {task}'s dev split (recipe file {recipe!r})"
+        return chosen[task], f"chosen on {title(task)}'s dev split (recipe file {recipe!r})"
     carried = {E.resolve_datasets(name)[0]: changes for name, changes in E.TRANSFER.items()}
     if task in carried and E.TRANSFER_FROM in chosen:
         return (chosen[E.TRANSFER_FROM] | carried[task],
-                f"chosen on {E.TRANSFER_FROM}'s dev split and carried over (recipe file {recipe!r}"
-                + (f", with {carried[task]}" if carried[task] else "") + ")")
+                f"chosen on {title(E.TRANSFER_FROM)}'s dev split and carried over (recipe file {recipe!r}"
+                + ("".join(f", with {k.replace('_', ' ')} {v}" for k, v in carried[task].items())) + ")")
     raise ValueError(f"recipe file {recipe!r} has no full fine-tuning recipe for {base_model!r} on {task!r} or on "
                      f"{E.TRANSFER_FROM!r}: run the recipes chapter's sweep")
 

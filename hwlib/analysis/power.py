@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hwlib.analysis.intervals import half_width, seeds_for
+from hwlib.data.tasks import title
 
 
 def plan(effects: dict, target: float = 3.0) -> pd.DataFrame:
@@ -66,11 +67,14 @@ def how_far(e, target: float = 3.0) -> str:
 
 
 def show(table: pd.DataFrame) -> pd.DataFrame:
-    """``plan``'s table for the page: rounded, and seed counts as text (``> 1,000`` where none is enough)."""
-    out = table.set_index(["task", "comparison"]).copy()
+    """``plan``'s table for the page: rounded, the half-width to two decimals (3.04 is not yet within ±3, which one
+    decimal would hide), seed counts as text (``> 1,000`` where none is enough), tasks as the book names them."""
+    out = table.assign(task=[title(t) for t in table.task]).set_index(["task", "comparison"])
     for col in [c for c in out.columns if c.startswith("seeds for")]:
         out[col] = [f"{int(v)}" if v is not None and np.isfinite(v) else "> 1,000" for v in out[col]]
-    return out.round(1)
+    out = out.round(1)
+    out["± now"] = table["± now"].round(2).to_numpy()
+    return out
 
 
 def _span(low, high, form: str = "{:.1f}") -> str:
@@ -85,9 +89,10 @@ def describe(table: pd.DataFrame, target: float = 3.0) -> str:
     col, lines = f"seeds for ±{target:g}", []
     for task, g in table.groupby("task", sort=False):
         need = [int(v) for v in g[col] if v is not None and np.isfinite(v)]
-        lines.append(f"- `{task}`: the paired differences spread by {_span(g.sd.min(), g.sd.max())} points (sd) over "
+        lines.append(f"- {title(task)}: the paired differences spread by {_span(g.sd.min(), g.sd.max())} points (sd) over "
                      f"{_span(g.seeds.min(), g.seeds.max(), '{:d}')} seeds; telling {target:g} points from zero needs "
                      + (f"{_span(min(need), max(need), '{:d}')} seeds" if need else "more than 1,000 seeds")
-                     + (f" ({len(g) - len(need)} comparison(s): more than 1,000)" if need and len(need) < len(g) else "")
+                     + (f" ({len(g) - len(need)} of its comparisons: more than 1,000)" if need and len(need) < len(g)
+                        else "")
                      + ".")
     return "\n".join(lines)
