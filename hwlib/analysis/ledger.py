@@ -76,7 +76,8 @@ def reason(ev) -> F.Finding:
                    f"ACL-ARC's interval overlaps {' and '.join(overlap)}'s, so at equal size these runs cannot tell "
                    "them apart and part of the difference may be size")
                 + ("; AG News, with more labels, is easier than restaurant at the same size, so the number of labels "
-                   "does not set the order; balance does" if by_labels else "") + f". {facts}{seen}")
+                   "does not set the order; it follows class balance, though three tasks cannot show that balance is "
+                   "the cause" if by_labels else "") + f". {facts}{seen}")
     return F.Finding(
         "reason", "Task 2", "ACL-ARC hardest because it has most labels",
         "ACL-ARC is the hardest dataset because it has the most labels.", measured,
