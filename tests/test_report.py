@@ -252,3 +252,13 @@ def test_a_markdown_table_keeps_long_text_whole_and_shows_it_literally():
     assert head == "| text | gold |" and rule == "| --- | --- |"
     assert "x" * 300 in row and row.endswith("| Background |")  # not cut
     assert r"\`\` keeping" in row and r"\*every\*" in row and r"feature \| x" in row  # no code span, italics, cell
+
+
+def test_readable_tables_name_columns_and_datasets_in_words():
+    from hwlib.analysis.views import readable
+
+    frame = pd.DataFrame({"dataset": ["acl_sup", "agnews_sup"], "seed": [1, 1], "macro_f1": [60.0, 90.0]})
+    shown = readable(frame.set_index(["dataset", "seed"]))
+    assert list(shown.columns) == ["macro-F1"] and list(shown.index.get_level_values("dataset")) == ["ACL-ARC", "AG News"]
+    assert readable(frame.set_index("dataset")).index.tolist() == ["ACL-ARC", "AG News"]
+    assert readable(frame).dataset.tolist() == ["ACL-ARC", "AG News"]

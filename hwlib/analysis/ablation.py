@@ -94,8 +94,9 @@ def budget_row(course_records, sweep_records) -> pd.DataFrame:
                 cc.dataset, cc.method, cc.seed, default.pooling, TRAINER_DEFAULT_LR, default.train_pooler)
             if same:
                 rows.append({"dataset": c.dataset, "method": c.method, "seed": c.seed,
-                             "course (3 epochs)": 100 * course["metrics"]["macro_f1"],
-                             f"budget ({c.epochs} epochs max, chose {r['selection']['chosen_epoch']:g})":
+                             "test macro-F1, course (3 epochs)": 100 * course["metrics"]["macro_f1"],
+                             f"test macro-F1, budget ({c.epochs} epochs max, chose "
+                             f"{r['selection']['chosen_epoch']:g})":
                                  100 * r["metrics"]["macro_f1"]})
     if not rows:
         return pd.DataFrame({"note": ["no sweep candidate at the course's pooling and learning rate is stored"]})

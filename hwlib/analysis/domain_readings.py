@@ -122,13 +122,13 @@ def verdict(effects_table: pd.DataFrame, tapt: str, base: str, control: str | No
     if a is None:
         return "Not measured yet: no seed has both the TAPT arm and the base model stored."
     e = a["effect"]
-    lines = [f"- **{tapt}** minus **{base}**: {fmt_row(e)} macro-F1 points (95 % interval)."]
+    lines = [f"- **{tapt}** minus **{base}**, macro-F1 points: {fmt_row(e)} (95 % interval)."]
     if a["helps"]:
         met = e["mean"] >= target
         lines.append(f"  The gain is above zero, {'and meets' if met else 'but below'} the target of +{target:g}.")
     else:
-        lines.append("  The interval contains zero (or rests on one seed): these seeds do not show a gain. "
-                     + how_far(e, target))
+        lines.append(("  One seed gives no interval: it cannot show a gain. " if e["pairs"] < 2 else
+                      "  The interval contains zero: these seeds do not show a gain. ") + how_far(e, target))
     if a["control_effect"] is not None:
         lines.append(f"- **{control}** minus **{base}**: {fmt_row(a['control_effect'])}.")
     if a["over_control"] is not None:

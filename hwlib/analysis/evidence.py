@@ -38,9 +38,10 @@ REFINE = {("acl_sup", "adapter"): (
 # the same for the recipes carried to other tasks: each setting changed alone around the carried recipe, chosen on
 # that task's own dev (the recipes chapter's ``neighbours`` and ``neighbour_seeds``; a test holds them equal)
 REFINE_CARRIED = {("restaurant_sup", "full"): (
-                      {"pooling": ["mean", "cls"], "learning_rate": [1e-4, 3e-4, 5e-5], "epochs": [10, 3]}, (1, 2, 3)),
+                      {"pooling": ["mean", "cls"], "learning_rate": [1e-4, 3e-4, 5e-5, 2e-5], "epochs": [10, 3]},
+                      (1, 2, 3)),
                   ("restaurant_sup", "adapter"): (
-                      {"pooling": ["mean", "cls"], "learning_rate": [1e-3, 3e-4, 3e-3]}, (1, 2, 3))}
+                      {"pooling": ["mean", "cls"], "learning_rate": [1e-3, 3e-4, 3e-3, 1e-2]}, (1, 2, 3))}
 
 
 @dataclass

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from hwlib.analysis.intervals import fmt
+from hwlib.data.tasks import title
 
 
 def gap_view(gap: pd.DataFrame) -> pd.DataFrame:
@@ -46,11 +47,16 @@ def repository(url: str) -> str:
 
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
     """Column names as words (``chosen_epoch`` -> ``chosen epoch``, ``macro_f1`` -> ``macro-F1``), so that a table's
-    headers can wrap and it fits the column."""
+    headers can wrap and it fits the column, and datasets as the book names them (``acl_sup`` -> ``ACL-ARC``)."""
     def word(name):
         return str(name).replace("macro_f1", "macro-F1").replace("micro_f1", "micro-F1").replace("_", " ")
 
-    return frame.rename(columns=word)
+    out = frame.rename(columns=word)
+    if "dataset" in out.index.names:
+        out = out.rename(index=title, level="dataset" if out.index.nlevels > 1 else None)
+    if "dataset" in out.columns:
+        out = out.assign(dataset=out["dataset"].map(title))
+    return out
 
 
 def note(text: str) -> None:
