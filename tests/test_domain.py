@@ -193,3 +193,11 @@ def test_the_domain_can_matter_without_a_gain_over_the_encoder_as_it_ships():
     assert a["claim"].startswith("holds against the control") and "doing harm" in a["claim"]
     t = readings.across_tasks({"acl_sup": {"arms": ARMS, "tapt": "tapt", "control": "control", "effects": e}}, "base", [])
     assert t.loc["acl_sup", "reading"] == "ahead of the control only"  # not "no gain": the domain is shown to matter
+
+
+def test_the_effects_table_names_each_comparison_in_full():
+    e = readings.effects(_frame(5.0, 1.0), ARMS, "base", "control")
+    view = readings.effects_view(e)
+    assert "tapt minus base" in view.index and "tapt minus control" in view.index  # no blank, sparsified arm cell
+    assert view.loc["tapt minus base", "mean"] == pytest.approx(round(e.set_index(["arm", "minus"]).loc[
+        ("tapt", "base"), "mean"], 2))

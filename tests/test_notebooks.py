@@ -124,7 +124,7 @@ def test_recipes_chapter_sweeps_chooses_on_dev_and_trains_the_seeds(trainable, t
     assert ("Dev keeps the recipe" in text) == (layernorm == 1)
     # restaurant's own dev chooses between the carried rate and its neighbour; a chosen neighbour is already
     # stored on the carried runs' one seed, so choosing it trains nothing more
-    assert "**restaurant_sup, full.** Mean dev macro-F1 over seed 1" in text
+    assert "**restaurant, full.** Mean dev macro-F1 over seed 1" in text
     assert ("Restaurant's dev keeps the carried recipe" in text) != ("Dev chooses **learning_rate 0.0003**" in text)
 
 

@@ -182,6 +182,6 @@ def tapt_table(ev) -> pd.DataFrame:
     for task, t in ev.tapt.items():
         e = t["effects"]
         for r in ([] if e is None or e.empty else e.to_dict("records")):
-            rows.append({"task": NAMES.get(task, task), "arm": r["arm"], "minus": r["minus"],
+            rows.append({"task": NAMES.get(task, task), "comparison": f"{r['arm']} minus {r['minus']}",
                          "macro-F1 difference": fmt(r["mean"], r["low"], r["high"]), "seeds": int(r["pairs"])})
-    return pd.DataFrame(rows).set_index(["task", "arm", "minus"]) if rows else pd.DataFrame()
+    return pd.DataFrame(rows).set_index(["task", "comparison"]) if rows else pd.DataFrame()

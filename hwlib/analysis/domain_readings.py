@@ -79,6 +79,14 @@ def _interval(mean: float, low: float, high: float, pairs) -> str:
     return fmt(mean, low, high) if pairs > 1 else fmt(mean)
 
 
+def effects_view(effects_table: pd.DataFrame) -> pd.DataFrame:
+    """``effects`` for the page: one row per comparison, named in full (``A minus B``), rounded."""
+    if effects_table.empty:
+        return effects_table
+    named = effects_table.assign(comparison=effects_table.arm + " minus " + effects_table.minus)
+    return named.drop(columns=["arm", "minus"]).set_index("comparison").round(2)
+
+
 def assess(effects_table: pd.DataFrame, tapt: str, base: str, control: str | None = None,
            task: str = "ACL-ARC") -> dict:
     """What the paired effects (``effects``) show: ``helps`` (TAPT minus base: an interval above 0, over more than one
@@ -262,7 +270,7 @@ def show_task(done: dict, base: str) -> list:
     stored = (f" {have} of {have + len(done['missing'])} runs stored, {len(pre)} of "
               f"{len(pre) + len(done['pre_missing'])} encoders pretrained." if done["missing"] or done["pre_missing"]
               else "")
-    out = [Markdown(f"### `{task}`\n\nFine-tuning: {done['source']}.{stored}")]
+    out = [Markdown(f"### {title(task)}\n\nFine-tuning: {done['source']}.{stored}")]
     out += [Markdown(missing_note(done["missing"]))] if done["missing"] else []
     out += [Markdown(f"Not pretrained yet: `{name}` (`python -m hwlib pretrain --model {name}`).")
             for name in done["pre_missing"]]
