@@ -114,7 +114,8 @@ def scibert(ev) -> list[F.Finding]:
         + (f"; minus MiniLM with no further pretraining (a gain over the encoder as it ships, a different question): "
            f"{F.shown(_num(plain))}" if plain is not None else ""), verdict,
         "the domain-pretraining chapter's ACL-ARC arms, paired by seed (an analogue in a small model)",
-        "claims-domain", _num(e), why))
+        "claims-domain", _num(e), why,
+        headline=f"TAPT minus the news control, macro-F1 {F.shown(_num(e))}" if e is not None else "—"))
     parts, texts, nums, spreads = [], [], [], []
     for task in ("restaurant_sup", "agnews_sup"):
         t = ev.tapt.get(task)
@@ -141,7 +142,7 @@ def scibert(ev) -> list[F.Finding]:
         "only the analogue can be measured", F.combine(parts) if parts else "not shown",
         "the domain-pretraining chapter's restaurant and AG News arms (an analogue)",
         "claims-domain", nums[0] if nums else F.number(),
-        how, headline="; ".join(texts) or "—"))
+        how, headline=("TAPT minus MiniLM, macro-F1: " + "; ".join(texts)) if texts else "—"))
     return out
 
 
