@@ -175,7 +175,7 @@ def test_a_remade_checkpoint_is_said_and_its_time_counted():
     again = {"date": "2026-12-06T09:00:00", "device": "cpu (x86_64, 1 threads)", "wall_s": 1200.0,
              "same_checkpoint": False, "heldout_mlm_loss": {"after": 4.0000007}}
     text = pre_readings.describe_pretraining([rec | {"remade": [again]}])
-    assert "Made again on 2026-12-06 (20 min" in text and "sha256 differs" in text and "7.0e-07 apart" in text
+    assert "Made again on 2026-12-06 (20 min" in text and "held-out MLM loss 7.0e-07 from the first make's" in text
     same = pre_readings.describe_pretraining([rec | {"remade": [again | {"same_checkpoint": True}]}])
     assert "the same checkpoint, byte for byte" in same
     from hwlib.analysis import costs
