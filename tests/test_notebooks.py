@@ -184,8 +184,8 @@ def test_tapt_chapter_pretrains_fine_tunes_both_arms_and_gives_a_verdict(trainab
     text = _text(nb)
     assert "not stored yet" not in text and "**TAPT** minus **MiniLM**" in text and "over 2 seeds" in text
     assert "chosen on ACL-ARC's dev split and carried over" in text
-    assert "Domain pretraining on `restaurant_sup`" in text
-    assert "`acl_sup` (2 seeds): TAPT minus MiniLM" in text and "`restaurant_sup` (1 seed): TAPT minus" in text
+    assert "Domain pretraining on restaurant" in text
+    assert "ACL-ARC (2 seeds): TAPT minus MiniLM" in text and "restaurant (1 seed): TAPT minus" in text
 
 
 @pytest.mark.slow
