@@ -211,9 +211,11 @@ def loss_between(ev) -> F.Finding:
         else:
             parts.append("not shown")
             open_ = score if loss["low"] > 0 else loss
+            need = seeds_for(open_["std"], abs(open_["mean"]))
             hows.append(f"{NAMES[d]}: the {'macro-F1' if open_ is score else 'loss'} interval contains zero "
                         f"(±{(open_['high'] - open_['low']) / 2:.{1 if open_ is score else 3}f} over "
-                        f"{int(r['seeds'])} seeds)")
+                        f"{int(r['seeds'])} seeds; at this spread a gap of the measured size would be shown from "
+                        f"{need or 'over 1,000'} seeds)")
         short.append(f"{NAMES[d]} loss {loss['mean']:+.3f}, macro-F1 {score['mean']:+.1f}")
         texts.append(f"{NAMES[d]}: loss {fmt(loss['mean'], loss['low'], loss['high'], 3)}, macro-F1 "
                      f"{fmt(score['mean'], score['low'], score['high'])} ({int(r['seeds'])} seeds)")
