@@ -291,6 +291,33 @@ def test_no_plotting_code_asks_for_text_under_9_pt():
     assert not small, "\n".join(small)
 
 
+def test_tables_show_an_empty_cell_as_a_dash_and_whole_numbers_whole():
+    import numpy as np
+    import pandas as pd
+
+    from hwlib.analysis.style import EMPTY_CELL, table_html
+
+    frame = pd.DataFrame({"score": [61.25, np.nan], "rank": [64.0, np.nan], "loss": [0.5, 0.25],
+                          "rows": pd.array([3, None], dtype="Int64")}, index=["a", "b"])
+    html = table_html(frame)
+    assert "NaN" not in html and "NA" not in html and html.count(f"<td>{EMPTY_CELL}</td>") == 3
+    assert "<td>64</td>" in html and "<td>0.25</td>" in html and "<td>61.25</td>" in html
+    assert frame["rank"].dtype == float  # the frame shown is not changed
+
+
+def test_no_stored_table_shows_nan():
+    """Every chapter's tables go through ``style.table_html`` (``report.setup_notebook`` or ``style.book_tables``):
+    a stored HTML table with ``NaN`` or ``<NA>`` in a cell is a chapter that skipped it."""
+    found = []
+    for path in sorted(NB.glob("*.ipynb")):
+        for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            for out in cell.get("outputs", []):
+                html = "".join(out.get("data", {}).get("text/html", []))
+                if "<td>NaN</td>" in html or "<td>&lt;NA&gt;</td>" in html:
+                    found.append(f"{path.name} cell {i}")
+    assert not found, "tables with NaN cells: " + ", ".join(found)
+
+
 CHAPTERS = ["task1_data", "task2", "memory", "task3", "recipes", "tapt", "claims"]
 
 

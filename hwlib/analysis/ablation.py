@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hwlib.train.config import RunConfig
+from hwlib.train.config import METHOD_TITLES, RunConfig
 from hwlib.analysis.intervals import seeds_text
 from hwlib.analysis.report import TRAINER_DEFAULT_LR
 
@@ -126,29 +126,43 @@ def recipe_frame(records) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RECIPE_COLUMNS)
 
 
-def plot_dev_curves(records, label=lambda c: f"{c['method']} {c.get('pooling', 'cls')} lr={c['learning_rate']:g}",
-                    ax=None, floor: float | None = None):
-    """Dev macro-F1 after every epoch, one line per run (runs that chose their epoch on dev); the chosen epoch
-    marked with a dot, the majority floor dashed."""
+def _rate(config: dict) -> float:
+    """A run's learning rate, the Trainer's default where the config left it unset."""
+    return config["learning_rate"] if config["learning_rate"] is not None else TRAINER_DEFAULT_LR
+
+
+def plot_dev_curves(records, floor: float | None = None, title: str = ""):
+    """Dev macro-F1 after every epoch, one line per run (runs that chose their epoch on dev), one panel per method
+    so that no panel holds more than a handful of lines; the chosen epoch marked with a dot, the majority floor
+    dotted. Lines are labelled by pooling and learning rate (and "LayerNorms" where those trained too); the panels
+    share the y axis. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7.4, 4.8))
-    styles, counts = {"full": "-", "adapter": "--", "lora": ":"}, {}  # the method by line style, runs by colour
-    for r in (rec for rec in records if "selection" in rec):
-        ep = [e["epoch"] for e in r["eval_history"]]
-        f1 = [100 * e["macro_f1"] for e in r["eval_history"]]
-        method = r["config"]["method"]
-        i = counts[method] = counts.get(method, -1) + 1
-        line, = ax.plot(ep, f1, marker=".", ms=3, ls=styles.get(method, "-."), label=label(r["config"]),
-                        color=f"C{i % 10}")
-        ax.plot(r["selection"]["chosen_epoch"], 100 * r["selection"]["dev_macro_f1"], "o", color=line.get_color())
-    if floor is not None:
-        ax.axhline(floor, color="gray", ls="--", lw=1, label="majority floor")
-    ax.set(xlabel="epoch", ylabel="dev macro-F1 (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)  # below, off the curves
-    return ax
+    runs = [r for r in records if "selection" in r]
+    methods = list(dict.fromkeys(r["config"]["method"] for r in runs)) or ["full"]
+    fig, axes = plt.subplots(1, len(methods), figsize=(7.4, 4.8), sharey=True, squeeze=False, layout="constrained")
+    for ax, method in zip(axes[0], methods):
+        mine = [r for r in runs if r["config"]["method"] == method]
+        for i, r in enumerate(sorted(mine, key=lambda r: (r["config"].get("pooling", "cls"), -_rate(r["config"])))):
+            c = r["config"]
+            ep = [e["epoch"] for e in r["eval_history"]]
+            f1 = [100 * e["macro_f1"] for e in r["eval_history"]]
+            line, = ax.plot(ep, f1, marker=".", ms=3, color=f"C{i % 10}",
+                            ls="-" if c.get("pooling", "cls") == "mean" else "--",
+                            label=f"{c.get('pooling', 'cls')}, {_rate(c):g}"
+                            + (", LayerNorms" if c.get("train_layernorm") else ""))
+            ax.plot(r["selection"]["chosen_epoch"], 100 * r["selection"]["dev_macro_f1"], "o",
+                    color=line.get_color())
+        if floor is not None:
+            ax.axhline(floor, color="gray", ls=":", lw=1, label="majority floor")
+        ax.set(title=METHOD_TITLES.get(method, method), xlabel="epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1, frameon=False,
+                  title="pooling, learning rate", title_fontsize=9)  # below the epoch axis, off the curves
+    axes[0][0].set_ylabel("dev macro-F1 (%)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
 
 
 def describe_recipes(tuned: pd.DataFrame, course: pd.DataFrame, probe: pd.DataFrame, floors: pd.DataFrame) -> str:

@@ -47,8 +47,8 @@ def describe_step_bench() -> str:
     busy = f", load average {load:.1f} at the start" if load is not None else ""
     return (f"**Paired on identical batches** (`{stored['command']}`, {prov['device']}, {prov['date'][:10]}{busy}): "
             f"over the same {s['steps']} ACL-ARC batches of {s['batch_size']}, each timed with every method in "
-            f"turn, a full fine-tuning step took {s['adapter_step_speedup']:.2f}x as long as an adapter step (the "
-            f"FLOP bound is {s['adapter_step_bound']:.2f}x){lora}. Measured in fp32 at the median batch "
+            f"turn, a full fine-tuning step took {s['adapter_step_speedup']:.2f}x as long as an adapter step (counting "
+            f"arithmetic alone, the floating-point operations saved would allow {s['adapter_step_bound']:.2f}x){lora}. Measured in fp32 at the median batch "
             f"({s['memory_batch'][0]} x {s['memory_batch'][1]} tokens), the step's peak (weights + AdamW + the "
             f"larger of activations and gradients) is {mem['full']:.0f} MiB for full fine-tuning and "
             f"{mem['adapter']:.0f} MiB with adapters" + (f" ({mem['lora']:.0f} MiB with LoRA)" if "lora" in mem

@@ -87,9 +87,9 @@ def refined_arms(recipes, seeds, refine=None) -> dict:
 def later_choices(ev) -> str:
     """The arms a later search on dev changed, in words: ``ACL-ARC's adapters at learning rate 0.003, ...``."""
     from hwlib.data.tasks import title
+    from hwlib.train.config import METHOD_TITLES
 
-    method = {"full": "full fine-tuning", "adapter": "adapters", "lora": "LoRA"}
-    return ", ".join(f"{title(d)}'s {method.get(m, m)} at {arm['label'].replace('_', ' ')}"
+    return ", ".join(f"{title(d)}'s {METHOD_TITLES.get(m, m)} at {arm['label'].replace('_', ' ')}"
                      for (d, m), arm in ev.refined.items())
 
 

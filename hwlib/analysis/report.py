@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from hwlib.analysis.intervals import fmt, pairable_seeds, paired_t, seeds_text
+from hwlib.data.tasks import title
 
 METRICS = ["accuracy", "micro_f1", "macro_f1"]
 # Memory records that belong to one run. "process_peak_rss" (runs stored before hwlib reset the high-water mark per
@@ -24,16 +25,18 @@ RUN_COLUMNS = ["model", "method", "learning_rate", "dataset", "seed", *METRICS, 
 
 def setup_notebook() -> None:
     """A chapter's set-up in one call: no progress bars or load reports from ``datasets`` and ``transformers``, no
-    FutureWarnings, tables with two decimals, figures at the column's width with text of at least 9 pt."""
+    FutureWarnings, tables with two decimals and empty cells as dashes, figures at the column's width with text of at
+    least 9 pt."""
     import warnings
 
-    from hwlib.analysis.style import book_figures
+    from hwlib.analysis.style import book_figures, book_tables
     from hwlib.speed.bench import quiet
 
     quiet()
     warnings.filterwarnings("ignore", category=FutureWarning)
     pd.set_option("display.precision", 2)
     book_figures()
+    book_tables()
 
 
 def runs_frame(records) -> pd.DataFrame:
@@ -215,23 +218,24 @@ def describe_datasets(df: pd.DataFrame, metric="macro_f1") -> str:
 
 
 def describe_gap(gap: pd.DataFrame, df: pd.DataFrame) -> str:
-    """Markdown sentences about the full-vs-adapter gap, from ``adapter_gap``'s table."""
+    """Markdown sentences about the full-vs-adapter gap, from ``adapter_gap``'s table: the accuracy, macro-F1 and
+    training-loss gaps with their intervals, the trainable share, and the peak-memory ratio where pairs recorded it.
+    Speed is left to the paired step benchmark (``costs.describe_step_bench``): these runs' epoch times shared the
+    cores with other runs."""
     if gap.empty:
         return "No paired full/adapter runs are stored yet."
     lines = []
     for dataset, r in gap.iterrows():
         acc, f1 = (fmt(r[f"{c}_gap"], r.get(f"{c}_gap_low", np.nan), r.get(f"{c}_gap_high", np.nan))
                    for c in ("accuracy", "macro_f1"))
-        lines.append(f"- `{dataset}`: full fine-tuning minus adapters is {acc} accuracy points "
-                     f"and {f1} macro-F1 points (paired over {seeds_text(int(r.seeds))}, 95 % intervals); the adapters' final "
-                     f"training loss is "
-                     f"{r.final_train_loss_gap:+.3f} against full fine-tuning's; they train "
-                     f"{r.trainable_pct_adapter:.2f} % of the weights (their speed: the paired benchmark below, "
-                     f"not these runs' epoch times, which shared the machine with other jobs)"
-                     + (f"; the peak memory is {r.peak_memory_ratio:.2f}x"
-                        + (" (one pair only, one seed: indicative)." if r.memory_pairs == 1 else
-                           f" ({int(r.memory_pairs)} pairs with a memory record in both runs).")
-                        if np.isfinite(r.peak_memory_ratio) else " (no per-run memory record on such a pair)."))
+        memory = (f"; their peak memory is {r.peak_memory_ratio:.2f}x full fine-tuning's"
+                  + (" (one pair, one seed: indicative)" if r.memory_pairs == 1 else
+                     f" ({int(r.memory_pairs)} pairs with a memory record in both runs)")
+                  if np.isfinite(r.peak_memory_ratio) else "")
+        lines.append(f"- **{title(dataset)}**: full fine-tuning minus adapters is {acc} accuracy points and {f1} "
+                     f"macro-F1 points (paired over {seeds_text(int(r.seeds))}, 95 % intervals); the adapters' final "
+                     f"training loss minus full fine-tuning's is {r.final_train_loss_gap:+.3f}; they train "
+                     f"{r.trainable_pct_adapter:.2f} % of the weights{memory}.")
     return "\n".join(lines)
 
 

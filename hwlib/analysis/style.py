@@ -15,3 +15,39 @@ def book_figures() -> None:
     import matplotlib
 
     matplotlib.rcParams.update(FIGURE)
+
+
+EMPTY_CELL = "—"
+
+
+def table_html(frame) -> str:
+    """A table as the book shows it: an empty cell (nothing measured or nothing to compare) as a dash rather than
+    ``NaN`` or ``<NA>``, and a float column that holds only whole numbers (a rank, a count, an epoch that a missing value turned
+    into floats) as whole numbers; everything else as pandas shows it (``display.precision``)."""
+    import pandas as pd
+
+    shown = frame.copy()
+    for i in range(shown.shape[1]):
+        values = shown.iloc[:, i]
+        whole = pd.api.types.is_integer_dtype(values)  # Int64 and the like, whose missing value is <NA>
+        if pd.api.types.is_float_dtype(values) and values.notna().any():
+            present = values.dropna()
+            whole = bool((present == present.round()).all() and present.abs().max() < 2**53)
+        if whole and (values.isna().any() or pd.api.types.is_float_dtype(values)):
+            shown.isetitem(i, pd.Series([EMPTY_CELL if pd.isna(v) else int(v) for v in values], index=shown.index,
+                                        dtype=object))
+    return shown.to_html(na_rep=EMPTY_CELL, notebook=True, max_rows=pd.get_option("display.max_rows"),
+                         max_cols=pd.get_option("display.max_columns"), show_dimensions=False)
+
+
+def book_tables() -> None:
+    """Show every DataFrame in the running notebook through ``table_html``; outside IPython, nothing to do."""
+    import pandas as pd
+
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.display_formatter.formatters["text/html"].for_type(pd.DataFrame, table_html)

@@ -11,7 +11,8 @@ from hwlib.data.tasks import title
 
 def gap_view(gap: pd.DataFrame) -> pd.DataFrame:
     """``report.adapter_gap`` per dataset: accuracy and macro-F1 lost to adapters and the training-loss gap, each with
-    its 95 % interval (the book's one rule), the paired seeds, the trainable share and the peak-memory ratio."""
+    its 95 % interval (the book's one rule), the paired seeds, the trainable share and the peak-memory ratio (adapters
+    over full fine-tuning, pairs on the same device only), datasets named as the book names them."""
     rows = {}
     for dataset, r in gap.iterrows():
         rows[dataset] = {
@@ -20,9 +21,10 @@ def gap_view(gap: pd.DataFrame) -> pd.DataFrame:
             "macro-F1 lost": fmt(r.macro_f1_gap, r.macro_f1_gap_low, r.macro_f1_gap_high),
             "loss higher by": fmt(r.final_train_loss_gap, r.final_train_loss_gap_low, r.final_train_loss_gap_high, 3),
             "trainable %": round(float(r.trainable_pct_adapter), 2),
-            "memory ratio": round(float(r.peak_memory_ratio), 2) if np.isfinite(r.peak_memory_ratio) else "—",
+            "peak memory, adapters / full": (round(float(r.peak_memory_ratio), 2) if np.isfinite(r.peak_memory_ratio)
+                                             else "—"),
         }
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("dataset")
+    return readable(pd.DataFrame.from_dict(rows, orient="index").rename_axis("dataset"))
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -154,7 +154,8 @@ def comparison(record: dict) -> pd.DataFrame:
         pred = memory.evaluate({**mem, "step_peak": memory.step_peak(mem)}, b=c["b"], s=c["s"])
         meas = c["measured"]
         pairs = [(k, pred[k], meas[k]) for k in ("weights", "gradients", "optimizer", "activations")]
-        pairs += [("peak", pred["step_peak"], meas["peak"]), ("peak vs all four", pred["total"], meas["peak"])]
+        pairs += [("peak", pred["step_peak"], meas["peak"]),
+                  ("sum of the four vs peak", pred["total"], meas["peak"])]
         for quantity, p, m in pairs:
             rows.append({"encoder": c["encoder"], "method": c["method"], "b": c["b"], "s": c["s"],
                          "autocast": c["autocast"] or "-", "optimizer": c["optimizer"], "recipe": precision,

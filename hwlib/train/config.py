@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from hwlib.data import DATASET_NAMES, parse_names
 
 METHODS = ("full", "adapter", "lora", "probe")
+# how the book names each method in prose, tables and figures
+METHOD_TITLES = {"full": "full fine-tuning", "adapter": "adapters", "lora": "LoRA", "probe": "linear probe"}
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("cls", "mean")
 TRAINED = ("full", "adapter", "lora")  # the methods that train the encoder's network with the Trainer
