@@ -146,6 +146,26 @@ def test_pretraining_epochs_are_chosen_on_dev_over_the_seeds_every_candidate_has
         readings.epochs_on_dev(records, EPOCHS, ["e5"])
 
 
+def test_dev_choice_names_the_chosen_candidate_and_extend_arm_gives_it_the_tapt_arms_seeds(results_dir):
+    from hwlib import runs as E
+
+    records = ([_dev_record(EPOCHS["e5"], s, 66.0, 55.0) for s in range(1, 6)]
+               + [_dev_record(EPOCHS["e10"], s, 67.0, 50.0) for s in range(1, 6)])
+    table, _ = readings.epochs_on_dev(records, EPOCHS, ["e5", "e10"], tapt="e5")
+    assert readings.dev_choice(table, EPOCHS, ["e5", "e10"]) == "e10"
+    assert readings.dev_choice(pd.DataFrame(), EPOCHS, ["e5", "e10"]) is None
+    acl = {"learning_rate": 1e-4, "pooling": "mean", "select_on_dev": True, "epochs": 10}
+    E.write_recipes("tuned", [{"model": "minilm", "method": "full", "dataset": "acl_sup", "settings": acl,
+                               "dev_macro_f1": 0.7, "candidates": []}], "sweep ...")
+    exp = domain.plan("acl", seeds=[1, 2, 3, 4], candidate_seeds=[1, 2])
+    spec = exp["tasks"]["acl_sup"]
+    runs, records, _ = domain.collect_arms(spec["arms"], exp["settings"], "acl_sup", [1, 2, 3, 4],
+                                           arm_seeds=exp["arm_seeds"])
+    longer = spec["epochs"][-1]
+    _, _, missing = domain.extend_arm(runs, records, spec["arms"], longer, exp["settings"], "acl_sup", [1, 2, 3, 4])
+    assert sorted(c.seed for c in missing) == [1, 2, 3, 4] and {c.model for c in missing} == {spec["arms"][longer]}
+
+
 def test_the_other_pretraining_budgets_keep_their_own_seeds(results_dir):
     from hwlib import runs as E
 
@@ -158,11 +178,11 @@ def test_the_other_pretraining_budgets_keep_their_own_seeds(results_dir):
     assert exp["arm_seeds"] and spec["tapt"] not in exp["arm_seeds"]
     _, _, missing = domain.collect_arms(spec["arms"], exp["settings"], "acl_sup", list(range(1, 11)),
                                         arm_seeds=exp["arm_seeds"])
-    (longer,) = exp["arm_seeds"]
     by_model = {}
     for c in missing:
         by_model.setdefault(c.model, []).append(c.seed)
-    assert by_model[spec["arms"][longer]] == [1, 2, 3] and by_model[spec["arms"][spec["tapt"]]] == list(range(1, 11))
+    assert all(by_model[spec["arms"][longer]] == [1, 2, 3] for longer in exp["arm_seeds"])
+    assert by_model[spec["arms"][spec["tapt"]]] == list(range(1, 11))
     with pytest.raises(ValueError, match="not among the arms"):
         domain.collect_arms(spec["arms"], exp["settings"], "acl_sup", [1], arm_seeds={"nope": [1]})
     with pytest.raises(ValueError, match="candidate_seeds"):

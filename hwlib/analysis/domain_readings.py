@@ -74,6 +74,15 @@ def epochs_on_dev(records, arms: dict, candidates, tapt: str | None = None) -> t
     return table, text
 
 
+def dev_choice(table: pd.DataFrame, arms: dict, candidates) -> str | None:
+    """The label of the candidate that ``epochs_on_dev``'s ``table`` chooses (highest mean dev macro-F1), or ``None``
+    where the table is empty (no seed has every candidate)."""
+    if table.empty:
+        return None
+    chosen = int(table["dev macro-F1"].idxmax())
+    return next(label for label in candidates if parse(arms[label]).epochs == chosen)
+
+
 def _interval(mean: float, low: float, high: float, pairs) -> str:
     """``+m (+l to +h)`` (``hwlib.analysis.intervals.fmt``), the interval left out where it would rest on one seed."""
     return fmt(mean, low, high) if pairs > 1 else fmt(mean)
