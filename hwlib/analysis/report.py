@@ -138,7 +138,7 @@ def plot_loss_curves(records, hue=("model", "method"), axes=None, smooth=5, entr
             from hwlib.data.stats import label_entropy
 
             ax.axhline(label_entropy(dataset), color="gray", ls="--", lw=1, label="label entropy")
-        ax.set(title=dataset, xlabel="epoch")
+        ax.set(title=title(dataset), xlabel="epoch")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("training loss")
     if not curves.empty:  # below the panels, off the curves
@@ -174,7 +174,9 @@ def plot_metric_bars(df: pd.DataFrame, metric="macro_f1", hue=("model", "method"
             labelled.add(key)
             ax.bar(x, vals.mean(), width, yerr=vals.std(ddof=1) if len(vals) > 1 else None, capsize=3,
                    color=f"C{i}", label=label)
-            ax.plot([x] * len(vals), vals, "k.", ms=3)
+            # the seeds to the right of the error bar, so that neither hides the other
+            ax.plot(x + width * (0.25 + np.linspace(-0.08, 0.08, len(vals))), vals, "o", color="black", ms=3,
+                    mec="white", mew=0.5, zorder=3)
     lines = dict(references or {})
     if floor:
         from hwlib.data.stats import majority_floor
@@ -186,7 +188,7 @@ def plot_metric_bars(df: pd.DataFrame, metric="macro_f1", hue=("model", "method"
                 ax.hlines(values[dataset], j - 0.45, j + 0.45, colors="gray" if k == 0 else "k",
                           linestyles="--" if k == 0 else ":", label=label if j == 0 else None)
                 labelled.add(label)
-    ax.set_xticks(range(len(datasets)), datasets)
+    ax.set_xticks(range(len(datasets)), [title(d) for d in datasets])
     ax.set_ylabel(f"{metric.replace('macro_f1', 'macro-F1').replace('_', '-')} (%)")
     if labelled:  # beside the bars, off the data
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
