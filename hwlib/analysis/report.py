@@ -220,10 +220,8 @@ def describe_datasets(df: pd.DataFrame, metric="macro_f1") -> str:
 
 
 def describe_gap(gap: pd.DataFrame, df: pd.DataFrame) -> str:
-    """Markdown sentences about the full-vs-adapter gap, from ``adapter_gap``'s table: the accuracy, macro-F1 and
-    training-loss gaps with their intervals, the trainable share, and the peak-memory ratio where pairs recorded it.
-    Speed is left to the paired step benchmark (``costs.describe_step_bench``): these runs' epoch times shared the
-    cores with other runs."""
+    """Markdown: the gaps of ``adapter_gap``'s table with their intervals, the trainable share and the peak-memory
+    ratio where pairs recorded it; speed is the step benchmark's (``costs.describe_step_bench``), not these runs'."""
     if gap.empty:
         return "No paired full/adapter runs are stored yet."
     lines = []
