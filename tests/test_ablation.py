@@ -49,7 +49,7 @@ def test_the_summary_sets_each_tuned_recipe_beside_the_course_the_probe_and_the_
     course = pd.DataFrame([row("full", s, 24.0) for s in (1, 2, 3)])
     probe = pd.DataFrame([row("probe", 1, 43.8)])
     text = ablation.describe_recipes(tuned, course, probe, majority_baseline(["acl_sup"]))
-    assert "tuned macro-F1 62.0 ± 2.8 over 2 seeds, course's recipe 24.0 (3 seeds); above the linear probe's 43.8" in text
+    assert "- ACL-ARC, full fine-tuning: tuned macro-F1 62.0 ± 2.8 over 2 seeds, course's recipe 24.0 (3 seeds); above the linear probe's 43.8" in text
 
 
 def test_a_recipe_chosen_at_the_edge_of_its_grid_is_named():

@@ -135,7 +135,7 @@ def test_pretraining_epochs_are_chosen_on_dev_over_the_seeds_every_candidate_has
     assert list(table.index) == [5, 10] and list(table.seeds) == [5, 5]  # seeds 6-10 of e5 do not vote
     assert table.loc[5, "dev macro-F1"] == pytest.approx(69.0) and table.loc[10, "dev change"].startswith("-2.0")
     assert table.loc[10, "test macro-F1 (not used)"] == pytest.approx(70.0)
-    assert "Dev chooses **5 epochs** (`minilm+tapt:acl_sup:e5`)" in text and "the fewest tried (5, 10)" in text
+    assert "Dev chooses **5 epochs** (`minilm+tapt:acl_sup:e5`)" in text and "the smallest number tried (5, 10)" in text
     assert "The library's default, 20 epochs, is untried" in text and "--model minilm+tapt:acl_sup`" in text
     assert "not dev's choice" not in text
     # the other way round, the experiment's arm is named as not the choice

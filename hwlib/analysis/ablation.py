@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hwlib.data.tasks import title
 from hwlib.train.config import METHOD_TITLES, RunConfig
 from hwlib.analysis.intervals import seeds_text
 from hwlib.analysis.report import TRAINER_DEFAULT_LR
@@ -180,7 +181,7 @@ def describe_recipes(tuned: pd.DataFrame, course: pd.DataFrame, probe: pd.DataFr
             parts.append(f"{'above' if f1.mean() > p.mean() else 'below'} the linear probe's {p.mean():.1f}")
         floor_note = (", every seed at the majority floor" if (abs(f1 - floor) < 0.05).all()
                       else f"; the floor is {floor:.1f}")
-        lines.append(f"- `{dataset}`, {method}: tuned macro-F1 {f1.mean():.1f}{spread} over {seeds_text(len(f1))}, "
+        lines.append(f"- {title(dataset)}, {METHOD_TITLES.get(method, method)}: tuned macro-F1 {f1.mean():.1f}{spread} over {seeds_text(len(f1))}, "
                      f"{'; '.join(parts)}{floor_note}.")
     return "\n".join(lines) if lines else "No run of a chosen recipe is stored yet."
 

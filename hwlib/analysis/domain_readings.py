@@ -59,10 +59,10 @@ def epochs_on_dev(records, arms: dict, candidates, tapt: str | None = None) -> t
     chosen = int(table["dev macro-F1"].idxmax())
     best, tried = labels[chosen], sorted(table.index)
     listed = ", ".join(f"{e} epochs {v:.1f}" for e, v in table["dev macro-F1"].sort_values(ascending=False).items())
-    side = "fewest" if chosen == tried[0] else "most" if chosen == tried[-1] else None
+    side = "smallest" if chosen == tried[0] else "largest" if chosen == tried[-1] else None
     text = (f"Mean dev macro-F1 over {seed_list(common)}: {listed}. Dev chooses **{chosen} epochs** "
-            f"(`{arms[best]}`)." + (f" It is the {side} tried ({', '.join(map(str, tried))}): the bracket is open on "
-                                    f"that side." if side else ""))
+            f"(`{arms[best]}`)." + (f" It is the {side} number tried ({', '.join(map(str, tried))}): the bracket is "
+                                    f"open on that side." if side else ""))
     if tapt is not None and best != tapt:
         text += (f" The experiment's TAPT arm is **{tapt}**, not dev's choice: the effects below answer for that arm, "
                  f"and `tapt=\"{best}\"` makes them answer for the choice.")
@@ -259,7 +259,7 @@ def plot_paired(frame: pd.DataFrame, arms: dict, col: str = "macro_f1", ax=None,
     if floor is not None and floor > table.min().min() - 5:
         ax.axhline(floor, color="gray", ls="--", lw=1, label="majority floor")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, ncol=1)  # beside the plot, off the data
-    ax.set_xticks(range(len(labels)), [textwrap.fill(a, 16) for a in labels])
+    ax.set_xticks(range(len(labels)), [textwrap.fill(a.removeprefix("+ "), 12) for a in labels], fontsize=9)
     ax.set(ylabel=f"test {col.replace('macro_f1', 'macro-F1').replace('_', '-')} (%)")
     ax.grid(alpha=0.3, axis="y")
     return ax
