@@ -171,7 +171,7 @@ def sized_command(train_size: int, seeds, recipes) -> str:
 
 def gather(model: str = "minilm", course_seeds=(1, 2, 3), recipe_seeds=tuple(range(1, 11)),
            transfer_seeds=tuple(E.TRANSFER_SEEDS), sized_seeds=(1, 2, 3, 4, 5), tapt_seeds=tuple(range(1, 11)),
-           other_tapt_seeds=(1, 2, 3)) -> Evidence:
+           other_tapt_seeds=(1, 2, 3, 4, 5)) -> Evidence:
     """Every run set above, from the store (missing runs are simply absent; the ledger says what each rests on)."""
     from hwlib.data import get_dataset
 

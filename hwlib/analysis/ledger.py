@@ -230,7 +230,8 @@ def loss_between(ev) -> F.Finding:
         "claims-loss",
         F.gap_number(gap.loc["acl_sup"], "final_train_loss", "loss") if "acl_sup" in gap.index else F.number(),
         "; ".join(hows) if "not shown" in parts else "",
-        headline="; ".join(short) + (", dev's later choices" if later else ""))
+        headline="loss of adapters minus full, macro-F1 of full minus adapters: " + "; ".join(short)
+        + (", dev's later choices" if later else ""))
 
 
 def ledger(ev=None) -> list[F.Finding]:

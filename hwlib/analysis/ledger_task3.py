@@ -141,7 +141,7 @@ def adapter_findings(ev) -> list[F.Finding]:
             "claims-adapters",
             F.gap_number(r, "accuracy"), how_far,
             _gap_text(course.loc[d], "accuracy") if d in course.index else "",
-            headline=f"accuracy {F.shown(F.gap_number(r, 'accuracy'))}" + (f" ({edge})" if edge else "")
+            headline=f"accuracy lost to adapters {F.shown(F.gap_number(r, 'accuracy'))}" + (f" ({edge})" if edge else "")
             + (", dev's later choice" if later else "")))
     out.append(drop_grows(gap, course))
     out.append(loss_gap(own, course, later_choices(ev)))
@@ -168,8 +168,8 @@ def drop_grows(gap, course=None) -> F.Finding:
         "claims-adapters", nums["acl_sup"], why,
         (", ".join(f"{NAMES[d]} {_gap_text(course.loc[d], 'accuracy')}" for d in order
                    if d in course.index)) if course is not None else "",
-        headline=", ".join(f"{NAMES[d]} {n['mean']:+.1f}" for d, n in nums.items() if n["n"])
-        + " accuracy points, the sweep's recipe")
+        headline="accuracy lost to adapters: " + ", ".join(f"{NAMES[d]} {n['mean']:+.1f}" for d, n in nums.items()
+                                                           if n["n"]) + " points, the sweep's recipe")
 
 
 def loss_gap(gap, course=None, later: str = "") -> F.Finding:
@@ -196,5 +196,6 @@ def loss_gap(gap, course=None, later: str = "") -> F.Finding:
         "; ".join(hows),
         ("; ".join(f"{NAMES[d]} {_gap_text(course.loc[d], 'final_train_loss', 3)}"
                    for d in reversed(ORDER) if d in course.index)) if course is not None else "",
-        headline=", ".join(f"{NAMES[d]} {gap.loc[d, 'final_train_loss_gap']:+.3f}" for d in reversed(ORDER)
-                           if d in gap.index) + f", {recipe}")
+        headline="adapters' training loss minus full fine-tuning's: "
+        + ", ".join(f"{NAMES[d]} {gap.loc[d, 'final_train_loss_gap']:+.3f}" for d in reversed(ORDER) if d in gap.index)
+        + f", {recipe}")

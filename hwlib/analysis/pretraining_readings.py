@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from hwlib.data.tasks import title
+
 
 def losses_by_domain(record) -> dict:
     """A pretraining's held-out MLM loss before and after, by task: its own dev text first, then the others'."""
@@ -37,8 +39,9 @@ def loss_on(records, dataset: str) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("encoder") if rows else pd.DataFrame()
 
 
-def plot_heldout_curves(records, ax=None):
-    """The held-out MLM loss on each pretraining's own dev text after every epoch (epoch 0: before)."""
+def plot_heldout_curves(records, ax=None, names: dict | None = None):
+    """The held-out MLM loss on each pretraining's own dev text after every epoch (epoch 0: before); ``names`` maps
+    a pretraining's name to its legend label (else the name), each label saying whose dev text was read."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -46,7 +49,7 @@ def plot_heldout_curves(records, ax=None):
     for r in records:
         curve = r["heldout_curve"]
         ax.plot([p["epoch"] for p in curve], [p["loss"] for p in curve], marker="o", ms=3,
-                label=f"{r['name']} (on {r['config']['dataset']} dev text)")
+                label=f"{(names or {}).get(r['name'], r['name'])} (on {title(r['config']['dataset'])} dev text)")
     ax.set(xlabel="epoch of pretraining", ylabel="held-out MLM loss")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
@@ -63,7 +66,7 @@ def describe_pretraining(records) -> str:
         last = curve[-1]["epoch"]
         trend = ("still falling at the last epoch: the budget, not the loss, stopped it" if best["epoch"] == last
                  else f"lowest after epoch {best['epoch']} of {last}")
-        lines.append(f"- `{r['name']}` ({r['data']['train_texts']} texts of `{r['config']['dataset']}`, "
+        lines.append(f"- `{r['name']}` ({r['data']['train_texts']:,} texts of {title(r['config']['dataset'])}, "
                      f"{r['config']['epochs']} epochs, {r['timing']['wall_s'] / 60:.0f} min on "
                      f"{r['provenance']['device']}): held-out MLM loss {curve[0]['loss']:.2f} -> {curve[-1]['loss']:.2f}, "
                      f"{trend}."
@@ -77,8 +80,8 @@ def _remake(record: dict, again: dict) -> str:
     if again["same_checkpoint"]:
         return f"{when}: the same checkpoint, byte for byte (sha256)."
     moved = abs(again["heldout_mlm_loss"]["after"] - record["heldout_mlm_loss"]["after"])
-    return (f"{when}, after its checkpoint had left the cache: held-out MLM loss {moved:.1e} from the first make's, "
-            f"the same pretraining up to fp32 rounding, not a second draw of it.")
+    return (f"{when} for later seeds: held-out MLM loss {moved:.1e} from the first make's, the same pretraining up "
+            f"to fp32 rounding on another CPU, not a second draw of it.")
 
 
 def with_remakes(records) -> list[dict]:
