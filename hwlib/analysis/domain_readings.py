@@ -56,8 +56,8 @@ def epochs_on_dev(records, arms: dict, candidates, tapt: str | None = None) -> t
                      "dev change": fmt(d["mean"], d["low"], d["high"]) if d else "—",
                      "test macro-F1 (not used)": f.macro_f1.mean()})
     table = pd.DataFrame(rows).set_index("pretraining epochs").round(1)
-    chosen = int(table["dev macro-F1"].idxmax())
-    best, tried = labels[chosen], sorted(table.index)
+    best, tried = dev_choice(table, arms, candidates), sorted(table.index)
+    chosen = parse(arms[best]).epochs
     listed = ", ".join(f"{e} epochs {v:.1f}" for e, v in table["dev macro-F1"].sort_values(ascending=False).items())
     side = "smallest" if chosen == tried[0] else "largest" if chosen == tried[-1] else None
     text = (f"Mean dev macro-F1 over {seed_list(common)}: {listed}. Dev chooses **{chosen} epochs** "

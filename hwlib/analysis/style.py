@@ -22,8 +22,8 @@ EMPTY_CELL = "—"
 
 def table_html(frame) -> str:
     """A table as the book shows it: an empty cell (nothing measured or nothing to compare) as a dash rather than
-    ``NaN`` or ``<NA>``, and a float column that holds only whole numbers (a rank, a count, an epoch that a missing value turned
-    into floats) as whole numbers; everything else as pandas shows it (``display.precision``)."""
+    ``NaN`` or ``<NA>``, and a column that holds only whole numbers (a rank, a count, an epoch that a missing value
+    turned into floats) as whole numbers; everything else as pandas shows it (``display.precision``)."""
     import pandas as pd
 
     shown = frame.copy()
