@@ -58,7 +58,7 @@ def test_a_recipe_chosen_at_the_edge_of_its_grid_is_named():
     recipes = [{"method": "lora", "dataset": "acl_sup", "settings": {"learning_rate": 5e-4}},
                {"method": "full", "dataset": "acl_sup", "settings": {"learning_rate": 1e-4}}]
     text = ablation.edge_choices(recipes, grids)
-    assert "lora on `acl_sup`: `learning_rate` = 0.0005 is the largest value" in text and "full on" not in text
+    assert "LoRA on ACL-ARC: `learning_rate` = 0.0005 is the largest value" in text and "full fine-tuning on" not in text
     assert "inside" in ablation.edge_choices(recipes[1:], grids)
 
 

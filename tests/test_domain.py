@@ -66,7 +66,7 @@ def test_pretraining_tables_read_the_loss_on_the_task_whatever_text_was_read():
     on_acl = pre_readings.loss_on([own, ctl], "acl_sup")
     assert on_acl.loc["t", "after"] == 4.0 and on_acl.loc["c", "after"] == 6.0 and on_acl.loc["c", "change"] == -4.0
     table = pre_readings.heldout_table([own, ctl])
-    assert table.loc["c", "acl_sup after"] == 6.0 and table.loc["t", "tokens"] == 60000
+    assert table.loc["c", "ACL-ARC after"] == 6.0 and table.loc["t", "tokens"] == 60000
     text = pre_readings.describe_pretraining([own, ctl])
     assert "still falling at the last epoch" in text and "lowest after epoch 2 of 3" in text
 
@@ -201,8 +201,8 @@ def test_a_remade_checkpoint_is_said_and_its_time_counted():
     from hwlib.analysis import costs
 
     assert costs.cost(pre_readings.with_remakes([rec | {"remade": [again]}])).loc[
-        "cpu (x86_64, 1 threads)", "runs"] == 2
-    assert costs.cost(pre_readings.with_remakes([rec])).loc["cpu (x86_64, 1 threads)", "runs"] == 1
+        "cpu (x86_64, 1 thread)", "runs"] == 2
+    assert costs.cost(pre_readings.with_remakes([rec])).loc["cpu (x86_64, 1 thread)", "runs"] == 1
 
 
 def test_the_domain_can_matter_without_a_gain_over_the_encoder_as_it_ships():

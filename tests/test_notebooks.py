@@ -305,6 +305,19 @@ def test_tables_show_an_empty_cell_as_a_dash_and_whole_numbers_whole():
     assert frame["rank"].dtype == float  # the frame shown is not changed
 
 
+def test_tables_name_datasets_as_the_book_does():
+    import pandas as pd
+
+    from hwlib.analysis.style import table_html
+
+    frame = pd.DataFrame({"trained on": ["agnews_sup", "minilm"], "score": [1.5, 2.5]},
+                         index=pd.MultiIndex.from_tuples([("acl_sup", "full"), ("restaurant_fs", "lora")]))
+    html = table_html(frame)
+    assert not any(n in html for n in ("acl_sup", "agnews_sup", "restaurant_fs")), html
+    assert all(t in html for t in ("ACL-ARC", "AG News", "restaurant, few-shot", "minilm", "full"))
+    assert table_html(frame.T).count("ACL-ARC") == 1 and frame.index[0][0] == "acl_sup"  # column labels too; unchanged
+
+
 def test_no_stored_table_shows_nan():
     """Every chapter's tables go through ``style.table_html`` (``report.setup_notebook`` or ``style.book_tables``):
     a stored HTML table with ``NaN`` or ``<NA>`` in a cell is a chapter that skipped it."""

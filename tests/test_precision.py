@@ -149,3 +149,15 @@ def test_this_run_of_the_suite_trains_auto_as_it_was_told():
 
     if not torch.cuda.is_available():
         assert provenance.device_and_precision("auto")[1] == forced
+
+
+def test_the_device_names_its_threads_in_words_old_records_included(monkeypatch):
+    import torch
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert provenance.device_and_precision("fp32")[0].endswith(", 1 thread)")
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert provenance.device_and_precision("fp32")[0].endswith(", 2 threads)")
+    assert provenance.device_words("cpu (x86_64, 1 threads)") == "cpu (x86_64, 1 thread)"  # as stored before
+    assert provenance.device_words("cpu (x86_64, 11 threads)") == "cpu (x86_64, 11 threads)"

@@ -116,7 +116,7 @@ def test_at_floor_counts_seeds_that_predict_only_the_majority_class():
     t = R.at_floor(df).set_index("method")
     assert (t.loc["adapter", "seeds"], t.loc["adapter", "at_floor"]) == (2, 1)
     assert t.loc["full", "at_floor"] == 0
-    assert "`minilm` adapter, learning rate 5e-05, on `restaurant_sup`: 1 of 2" in R.describe_floor(df)
+    assert "`minilm` adapter, learning rate 5e-05, on restaurant: 1 of 2" in R.describe_floor(df)
     assert "No run scores" in R.describe_floor(df[df.method == "full"])
 
 
@@ -210,7 +210,7 @@ def test_the_bill_counts_a_run_once_however_many_designs_list_it():
     two = rec("b", "cpu (x86_64, 2 threads)", 1800)
     bill = costs.cost([one, two, one])
     assert bill["runs"].sum() == 2
-    assert bill.loc["cpu (x86_64, 1 threads)", "cpu_or_gpu_hours"] == 1.0
+    assert bill.loc["cpu (x86_64, 1 thread)", "cpu_or_gpu_hours"] == 1.0
     assert bill.loc["cpu (x86_64, 2 threads)", "cpu_or_gpu_hours"] == 1.0  # wall time x threads
 
 

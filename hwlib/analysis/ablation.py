@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from hwlib.data.tasks import title
+from hwlib.machine.provenance import device_words
 from hwlib.train.config import METHOD_TITLES, RunConfig
 from hwlib.analysis.intervals import seeds_text
-from hwlib.analysis.report import TRAINER_DEFAULT_LR
+from hwlib.analysis.report import TRAINER_DEFAULT_LR, learning_rate
 
 HEAD = ("pooling", "train_pooler")  # one change: what the classifier reads, and whether that layer trains
 
@@ -90,8 +91,7 @@ def budget_row(course_records, sweep_records) -> pd.DataFrame:
             continue  # only the course's own runs
         for r in sweep_records:
             c = RunConfig(**r["config"])
-            lr = c.learning_rate or TRAINER_DEFAULT_LR  # None is the Trainer's default, 5e-5
-            same = (c.dataset, c.method, c.seed, c.pooling, lr, c.train_pooler) == (
+            same = (c.dataset, c.method, c.seed, c.pooling, learning_rate(c), c.train_pooler) == (
                 cc.dataset, cc.method, cc.seed, default.pooling, TRAINER_DEFAULT_LR, default.train_pooler)
             if same:
                 rows.append({"dataset": c.dataset, "method": c.method, "seed": c.seed,
@@ -117,19 +117,14 @@ def recipe_frame(records) -> pd.DataFrame:
         rows.append({
             "model": c["model"], "method": c["method"], "dataset": c["dataset"], "seed": c["seed"],
             "pooling": c.get("pooling", "cls"),
-            "learning_rate": c.get("learning_rate") or TRAINER_DEFAULT_LR,
+            "learning_rate": learning_rate(c),
             "train_pooler": c.get("train_pooler", False), "epochs": c["epochs"],
             "chosen_epoch": sel.get("chosen_epoch"), "epochs_run": sel.get("epochs_run", len(r["eval_history"])),
             "dev_macro_f1": 100 * sel["dev_macro_f1"] if "dev_macro_f1" in sel else np.nan,
             **{m: 100 * r["metrics"][m] for m in ("accuracy", "macro_f1")},
-            "train_min": r["timing"]["train_runtime_s"] / 60, "device": r["provenance"]["device"],
+            "train_min": r["timing"]["train_runtime_s"] / 60, "device": device_words(r["provenance"]["device"]),
         })
     return pd.DataFrame(rows, columns=RECIPE_COLUMNS)
-
-
-def _rate(config: dict) -> float:
-    """A run's learning rate, the Trainer's default where the config left it unset."""
-    return config["learning_rate"] if config["learning_rate"] is not None else TRAINER_DEFAULT_LR
 
 
 def plot_dev_curves(records, floor: float | None = None, title: str = ""):
@@ -144,13 +139,14 @@ def plot_dev_curves(records, floor: float | None = None, title: str = ""):
     fig, axes = plt.subplots(1, len(methods), figsize=(7.4, 4.8), sharey=True, squeeze=False, layout="constrained")
     for ax, method in zip(axes[0], methods):
         mine = [r for r in runs if r["config"]["method"] == method]
-        for i, r in enumerate(sorted(mine, key=lambda r: (r["config"].get("pooling", "cls"), -_rate(r["config"])))):
+        order = sorted(mine, key=lambda r: (r["config"].get("pooling", "cls"), -learning_rate(r["config"])))
+        for i, r in enumerate(order):
             c = r["config"]
             ep = [e["epoch"] for e in r["eval_history"]]
             f1 = [100 * e["macro_f1"] for e in r["eval_history"]]
             line, = ax.plot(ep, f1, marker=".", ms=3, color=f"C{i % 10}",
                             ls="-" if c.get("pooling", "cls") == "mean" else "--",
-                            label=f"{c.get('pooling', 'cls')}, {_rate(c):g}"
+                            label=f"{c.get('pooling', 'cls')}, {learning_rate(c):g}"
                             + (", LayerNorms" if c.get("train_layernorm") else ""))
             ax.plot(r["selection"]["chosen_epoch"], 100 * r["selection"]["dev_macro_f1"], "o",
                     color=line.get_color())
@@ -199,8 +195,8 @@ def edge_choices(recipes, grids: dict) -> str:
             chosen = r["settings"].get(key, getattr(default, key))
             side = "largest" if chosen == max(numeric) else "smallest" if chosen == min(numeric) else None
             if side:
-                lines.append(f"- {r['method']} on `{r['dataset']}`: `{key}` = {chosen:g} is the {side} value the "
-                             f"grid tried ({', '.join(f'{v:g}' for v in sorted(numeric))}), so the best value may lie "
+                lines.append(f"- {METHOD_TITLES[r['method']]} on {title(r['dataset'])}: `{key}` = {chosen:g} is the "
+                             f"{side} value the grid tried ({', '.join(f'{v:g}' for v in sorted(numeric))}), so the best value may lie "
                              "beyond it; a wider grid would tell.")
     if not lines:
         return "Every chosen value lies inside the range its grid tried."
@@ -241,7 +237,7 @@ def describe_scale(recipes, usual=(1e-4, 5e-4)) -> str:
             continue
         c = RunConfig(method="lora", **r["settings"])
         scale = c.lora_alpha / c.lora_rank
-        lines.append(f"- `{r['dataset']}`: dev chose learning rate {c.learning_rate:g} at r = {c.lora_rank}, "
+        lines.append(f"- {title(r['dataset'])}: dev chose learning rate {c.learning_rate:g} at r = {c.lora_rank}, "
                      f"alpha = {c.lora_alpha:g}, so alpha / r = {scale:g}: the update moves as it would at a learning "
                      f"rate of {c.learning_rate * scale:.2g} with alpha = r (the usual range: {usual[0]:g} to "
                      f"{usual[1]:g}).")

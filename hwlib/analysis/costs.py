@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from hwlib.machine.provenance import device_words
+
 
 def cost(records) -> pd.DataFrame:
     """What training took, per device: runs, hours of wall-clock time, and CPU-hours (wall time x the torch threads
@@ -15,8 +17,8 @@ def cost(records) -> pd.DataFrame:
 
     rows = []
     for r in {r.get("key", id(r)): r for r in records}.values():
-        device, hours = r["provenance"]["device"], r["timing"]["wall_s"] / 3600
-        threads = re.search(r"(\d+) threads", device)
+        device, hours = device_words(r["provenance"]["device"]), r["timing"]["wall_s"] / 3600
+        threads = re.search(r"(\d+) threads?\)", device)
         rows.append({"device": device, "hours": hours, "cpu_or_gpu_hours": hours * (int(threads[1]) if threads else 1)})
     if not rows:
         return pd.DataFrame(columns=["runs", "hours", "cpu_or_gpu_hours"])
@@ -45,7 +47,8 @@ def describe_step_bench() -> str:
             f"{s['trainable_params']['lora']:,} trainable weights)" if "lora" in s["speedup_over_full"] else "")
     load = s.get("load_average_before")
     busy = f", load average {load:.1f} at the start" if load is not None else ""
-    return (f"**Paired on identical batches** (`{stored['command']}`, {prov['device']}, {prov['date'][:10]}{busy}): "
+    device = device_words(prov["device"])
+    return (f"**Paired on identical batches** (`{stored['command']}`, {device}, {prov['date'][:10]}{busy}): "
             f"over the same {s['steps']} ACL-ARC batches of {s['batch_size']}, each timed with every method in "
             f"turn, a full fine-tuning step took {s['adapter_step_speedup']:.2f}x as long as an adapter step (counting "
             f"arithmetic alone, the floating-point operations saved would allow {s['adapter_step_bound']:.2f}x){lora}. Measured in fp32 at the median batch "
@@ -66,7 +69,8 @@ def describe_merge_bench() -> str:
         return _missing_bench("inference", "about a minute")
     s, prov = stored["summary"], stored["provenance"]
     x = s["time_vs_plain"]
-    return (f"**At inference** (`{stored['command']}`, {prov['device']}, {prov['date'][:10]}): predicting ACL-ARC's "
+    device = device_words(prov["device"])
+    return (f"**At inference** (`{stored['command']}`, {device}, {prov['date'][:10]}): predicting ACL-ARC's "
             f"{s['examples']} test examples in batches of {s['batch_size']} took {x['lora']:.2f}x the plain model's "
             f"time with LoRA beside the weights and {x['lora-merged']:.2f}x once merged into them "
             f"(`merge_and_unload`; the merged model's logits differ from the unmerged one's by at most "

@@ -12,6 +12,7 @@ from hwlib.analysis import findings as F
 from hwlib.analysis.findings import NAMES, ORDER
 from hwlib.analysis.intervals import fmt
 from hwlib.analysis.report import adapter_gap
+from hwlib.machine.provenance import device_words
 
 GAP_CLAIM = {"acl_sup": 4.0, "restaurant_sup": 0.5, "agnews_sup": 0.0}  # accuracy points, the report's drops
 LOSS_GAP_CLAIM = 0.1
@@ -35,7 +36,7 @@ def memory_numbers() -> dict:
                 out["measured"].setdefault(c["autocast"] or "fp32", {})[c["method"]] = c["measured"]["peak"] / memory.GB
                 if c["method"] == "adapter":
                     out["trainable_measured"] = 100 * c["measured"]["parameters"]["trainable_fraction"]
-        out["device"] = rec["provenance"].get("device", "a GPU")
+        out["device"] = device_words(rec["provenance"].get("device", "a GPU"))
     for method in memory.METHODS:
         mem = memory.training_memory(memory.BERT_3B, method, "mixed")
         out["zero"][method] = float(memory.evaluate({"p": memory.step_peak(mem)}, **SHAPE)["p"]) / memory.GB

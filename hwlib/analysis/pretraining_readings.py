@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from hwlib.data.tasks import title
+from hwlib.machine.provenance import device_words
 
 
 def losses_by_domain(record) -> dict:
@@ -21,9 +22,9 @@ def heldout_table(records) -> pd.DataFrame:
         c = r["config"]
         row = {"encoder": r["name"], "pretrained on": c["dataset"], "texts": r["data"]["train_texts"],
                "tokens": r["data"].get("train_tokens"), "epochs": c["epochs"],
-               "train_min": r["timing"]["wall_s"] / 60, "device": r["provenance"]["device"]}
+               "train_min": r["timing"]["wall_s"] / 60, "device": device_words(r["provenance"]["device"])}
         for d, v in losses_by_domain(r).items():
-            row |= {f"{d} before": v["before"], f"{d} after": v["after"]}
+            row |= {f"{title(d)} before": v["before"], f"{title(d)} after": v["after"]}
         rows.append(row)
     return pd.DataFrame(rows).set_index("encoder") if rows else pd.DataFrame()
 

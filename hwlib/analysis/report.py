@@ -12,6 +12,7 @@ import pandas as pd
 
 from hwlib.analysis.intervals import fmt, pairable_seeds, paired_t, seeds_text
 from hwlib.data.tasks import title
+from hwlib.machine.provenance import device_words
 
 METRICS = ["accuracy", "micro_f1", "macro_f1"]
 # Memory records that belong to one run. "process_peak_rss" (runs stored before hwlib reset the high-water mark per
@@ -21,6 +22,12 @@ TRAINER_DEFAULT_LR = 5e-5  # what RunConfig.learning_rate=None means (a test che
 RUN_COLUMNS = ["model", "method", "learning_rate", "dataset", "seed", *METRICS, "final_train_loss", "epoch_s",
                "examples_per_s", "trainable_params", "total_params", "trainable_pct", "peak_memory_gb", "device",
                "precision"]
+
+
+def learning_rate(config) -> float:
+    """A run's learning rate (a config dict or ``RunConfig``), the Trainer's default where the config left it unset."""
+    rate = config.get("learning_rate") if isinstance(config, dict) else config.learning_rate
+    return rate if rate is not None else TRAINER_DEFAULT_LR
 
 
 def setup_notebook() -> None:
@@ -46,7 +53,7 @@ def runs_frame(records) -> pd.DataFrame:
         c = r["config"]
         rows.append({
             "model": c["model"], "method": c["method"],
-            "learning_rate": c["learning_rate"] if c["learning_rate"] is not None else TRAINER_DEFAULT_LR,
+            "learning_rate": learning_rate(c),
             "dataset": c["dataset"], "seed": c["seed"],
             **{m: 100 * r["metrics"][m] for m in METRICS},
             "final_train_loss": r["final_train_loss"],
@@ -55,7 +62,7 @@ def runs_frame(records) -> pd.DataFrame:
             "trainable_params": r["params"]["trainable"], "total_params": r["params"]["total"],
             "trainable_pct": 100 * r["params"]["trainable"] / r["params"]["total"],
             "peak_memory_gb": r["memory"]["peak_bytes"] / 1e9 if r["memory"]["kind"] in PER_RUN_MEMORY else np.nan,
-            "device": r["provenance"]["device"],
+            "device": device_words(r["provenance"]["device"]),
             "precision": r["provenance"].get("precision"),  # the arithmetic it trained in (auto resolved)
         })
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
@@ -204,16 +211,17 @@ def describe_datasets(df: pd.DataFrame, metric="macro_f1") -> str:
     lines = []
     for model, row in means.iterrows():
         ranked = row.dropna().sort_values()
-        lines.append(f"- `{model}`: hardest to easiest by {metric}: "
-                     + ", ".join(f"{d} ({v:.1f})" for d, v in ranked.items()) + ".")
+        lines.append(f"- `{model}`: hardest to easiest by {metric.replace('_f1', '-F1')}: "
+                     + ", ".join(f"{title(d)} ({v:.1f})" for d, v in ranked.items()) + ".")
     if {"minilm", "minilm-scratch"} <= set(means.index):
         diff = (means.loc["minilm"] - means.loc["minilm-scratch"]).dropna()
         if not diff.empty:
-            lines.append(f"- Pretraining (minilm minus minilm-scratch) adds "
-                         + ", ".join(f"{v:+.1f} points on {d}" for d, v in diff.items()) + f" of {metric}.")
+            lines.append(f"- Pretraining (`minilm` minus `minilm-scratch`) adds "
+                         + ", ".join(f"{v:+.1f} points on {title(d)}" for d, v in diff.items())
+                         + f" of {metric.replace('_f1', '-F1')}.")
             t = at_floor(df[(df.model == "minilm-scratch") & (df.method == "full")])
             for r in t[(t.at_floor == t.seeds) & t.dataset.isin(diff.index)].itertuples():
-                lines.append(f"- On {r.dataset} every `minilm-scratch` seed sits at the majority-class floor: it "
+                lines.append(f"- On {title(r.dataset)} every `minilm-scratch` seed sits at the majority-class floor: it "
                              f"learned only the label frequencies, so the difference there is all that `minilm` "
                              f"learned above the floor, not a comparison of two models that learned the task.")
     return "\n".join(lines)
@@ -275,7 +283,7 @@ def describe_floor(df: pd.DataFrame) -> str:
         return "No run scores the majority-class floor: every configuration learned more than the class prior."
     lines = ["Runs that predict the most frequent class for every test example (accuracy and macro-F1 both exactly "
              "at the majority-class floor):", ""]
-    lines += [f"- `{r.model}` {r.method}, learning rate {r.learning_rate:g}, on `{r.dataset}`: {r.at_floor} of "
+    lines += [f"- `{r.model}` {r.method}, learning rate {r.learning_rate:g}, on {title(r.dataset)}: {r.at_floor} of "
               f"{seeds_text(r.seeds)}" for r in t.itertuples()]
     return "\n".join(lines)
 

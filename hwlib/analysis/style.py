@@ -20,13 +20,39 @@ def book_figures() -> None:
 EMPTY_CELL = "—"
 
 
-def table_html(frame) -> str:
-    """A table as the book shows it: an empty cell (nothing measured or nothing to compare) as a dash rather than
-    ``NaN`` or ``<NA>``, and a column that holds only whole numbers (a rank, a count, an epoch that a missing value
-    turned into floats) as whole numbers; everything else as pandas shows it (``display.precision``)."""
+def titled(frame):
+    """``frame`` with every dataset name (``acl_sup``) in its index, its column labels and its text cells written as the
+    book names the dataset (``ACL-ARC``, ``hwlib.data.tasks.title``); everything else as it was."""
     import pandas as pd
 
+    from hwlib.data.tasks import DATASET_NAMES, title
+
+    names = {n: title(n) for n in DATASET_NAMES}
+
+    def name(value):
+        return names.get(value, value) if isinstance(value, str) else value
+
+    def axis(index):
+        if isinstance(index, pd.MultiIndex):
+            return index.set_levels([level.map(name) for level in index.levels], verify_integrity=False)
+        return index.map(name)
+
     shown = frame.copy()
+    shown.index, shown.columns = axis(shown.index), axis(shown.columns)
+    for i in range(shown.shape[1]):
+        if not pd.api.types.is_numeric_dtype(shown.iloc[:, i]):
+            shown.isetitem(i, shown.iloc[:, i].map(name))
+    return shown
+
+
+def table_html(frame) -> str:
+    """A table as the book shows it: datasets named as the book names them (``titled``), an empty cell (nothing
+    measured or nothing to compare) as a dash rather than ``NaN`` or ``<NA>``, and a column that holds only whole
+    numbers (a rank, a count, an epoch that a missing value turned into floats) as whole numbers; everything else as
+    pandas shows it (``display.precision``)."""
+    import pandas as pd
+
+    shown = titled(frame)
     for i in range(shown.shape[1]):
         values = shown.iloc[:, i]
         whole = pd.api.types.is_integer_dtype(values)  # Int64 and the like, whose missing value is <NA>

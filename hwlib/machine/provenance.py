@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import re
 import sys
 
 from hwlib import __version__
@@ -21,10 +22,16 @@ def device_and_precision(precision: str) -> tuple[str, str]:
         if precision == "auto":
             precision = choice.forced() or ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
     else:
-        device = f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        device = device_words(f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)")
         if precision == "auto":  # bf16 only where it is measured to be faster here (hwlib.machine.precision)
             precision = choice.cpu_choice()["precision"]
     return device, precision
+
+
+def device_words(device: str) -> str:
+    """A record's device as the book prints it: ``cpu (x86_64, 1 thread)``. Records made before the singular was
+    written say ``1 threads``; both name the same device."""
+    return re.sub(r"\b1 threads\)", "1 thread)", str(device))
 
 
 def versions(packages=("torch", "transformers", "datasets")) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from hwlib.data import DATASET_NAMES
+from hwlib.data.tasks import title
 from hwlib.runs.load_or_train import run
 from hwlib.train import config as C
 from hwlib.train.config import RunConfig
@@ -146,7 +147,7 @@ def missing_note(missing, trained_by: str = "this notebook") -> str:
         return "".join(f", {k}={v:g}" if isinstance(v, float) else f", {k}={v}"
                        for k, v in c.settings().items() if (k, v) not in shared)
 
-    lines += [f"- `{c.model}` {c.method} on `{c.dataset}`, seed {c.seed}{differs(c)}" for c in missing[:12]]
+    lines += [f"- `{c.model}` {c.method} on {title(c.dataset)}, seed {c.seed}{differs(c)}" for c in missing[:12]]
     if len(missing) > 12:
         lines.append(f"- ... and {len(missing) - 12} more")
     lines += ["", "Train them with the command(s) below (a grid skips stored runs), or run "
