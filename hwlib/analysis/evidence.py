@@ -41,7 +41,8 @@ REFINE_CARRIED = {("restaurant_sup", "full"): (
                       {"pooling": ["mean", "cls"], "learning_rate": [1e-4, 3e-4, 5e-5, 2e-5], "epochs": [10, 3]},
                       (1, 2, 3)),
                   ("restaurant_sup", "adapter"): (
-                      {"pooling": ["mean", "cls"], "learning_rate": [1e-3, 3e-4, 3e-3, 1e-2]}, (1, 2, 3))}
+                      {"pooling": ["mean", "cls"], "learning_rate": [1e-3, 3e-4, 3e-3, 1e-2]}, (1, 2, 3)),
+                  ("restaurant_sup", "lora"): ({"learning_rate": [4e-3, 2e-3, 1e-3]}, (1, 2, 3))}
 
 
 @dataclass
@@ -84,13 +85,14 @@ def refined_arms(recipes, seeds, refine=None) -> dict:
     return out
 
 
-def later_choices(ev) -> str:
-    """The arms a later search on dev changed, in words: ``ACL-ARC's adapters at learning rate 0.003, ...``."""
+def later_choices(ev, methods=("full", "adapter")) -> str:
+    """The arms of ``methods`` (by default the two the Task 3 findings compare) that a later search on dev changed, in
+    words: ``ACL-ARC's adapters at learning rate 0.003, ...``."""
     from hwlib.data.tasks import title
     from hwlib.train.config import METHOD_TITLES
 
     return ", ".join(f"{title(d)}'s {METHOD_TITLES.get(m, m)} at {arm['label'].replace('_', ' ')}"
-                     for (d, m), arm in ev.refined.items())
+                     for (d, m), arm in ev.refined.items() if m in methods)
 
 
 def refined_frame(ev) -> pd.DataFrame:
