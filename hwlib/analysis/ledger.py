@@ -116,15 +116,16 @@ def scibert(ev) -> list[F.Finding]:
         "the domain-pretraining chapter's ACL-ARC arms, paired by seed (an analogue in a small model)",
         "claims-domain", _num(e), why,
         headline=f"TAPT minus the news control, macro-F1 {F.shown(_num(e))}" if e is not None else "—"))
-    parts, texts, nums, spreads = [], [], [], []
+    parts, texts, nums, spreads, wide = [], [], [], [], []
     for task in ("restaurant_sup", "agnews_sup"):
         t = ev.tapt.get(task)
         e = _effect(t, t["spec"]["tapt"], "MiniLM") if t else None
         if e is None:
             continue
-        v, _ = F.judge_value(0.0, {"pairs": int(e["pairs"]), **{k: e[k] for k in ("mean", "low", "high", "std")}},
-                             "points")
+        v, far = F.judge_value(0.0, {"pairs": int(e["pairs"]), **{k: e[k] for k in ("mean", "low", "high", "std")}},
+                               "points")
         parts.append(v)
+        wide.append(f"{NAMES[task]}: {far}" if far and e["pairs"] >= F.MIN_RUNS else "")
         nums.append(_num(e))
         texts.append(f"{NAMES[task]} {F.shown(_num(e))}")
         need = seeds_for(e["std"], F.TOLERANCE["points"]) if e["pairs"] > 1 else None
@@ -134,6 +135,7 @@ def scibert(ev) -> list[F.Finding]:
     if how and any(spreads):
         how += (f"; at the spreads measured so far, an interval within ±{F.TOLERANCE['points']:g} takes "
                 + ", ".join(x for x in spreads if x) + " seeds")
+    how = "; ".join(x for x in [how, *wide] if x)  # a task on enough seeds whose interval is still too wide
     out.append(F.Finding(
         "elsewhere", "Task 2", "about level elsewhere (analogue)",
         "On restaurant reviews and AG News SciBERT is about level with the general models.",
