@@ -42,7 +42,7 @@ REFINE_CARRIED = {("restaurant_sup", "full"): (
                       (1, 2, 3)),
                   ("restaurant_sup", "adapter"): (
                       {"pooling": ["mean", "cls"], "learning_rate": [1e-3, 3e-4, 3e-3, 1e-2]}, (1, 2, 3)),
-                  ("restaurant_sup", "lora"): ({"learning_rate": [4e-3, 2e-3, 1e-3]}, (1, 2, 3))}
+                  ("restaurant_sup", "lora"): ({"learning_rate": [4e-3, 2e-3, 1e-3, 5e-4]}, (1, 2, 3))}
 
 
 @dataclass
