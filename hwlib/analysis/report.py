@@ -13,21 +13,15 @@ import pandas as pd
 from hwlib.analysis.intervals import fmt, pairable_seeds, paired_t, seeds_text
 from hwlib.data.tasks import title
 from hwlib.machine.provenance import device_words
+from hwlib.train.config import TRAINER_DEFAULT_LR, learning_rate  # noqa: F401 (TRAINER_DEFAULT_LR: re-exported)
 
 METRICS = ["accuracy", "micro_f1", "macro_f1"]
 # Memory records that belong to one run. "process_peak_rss" (runs stored before hwlib reset the high-water mark per
 # run) is the peak of a whole grid process, earlier runs included, so it is not shown.
 PER_RUN_MEMORY = ("run_peak_rss", "cuda_max_allocated")
-TRAINER_DEFAULT_LR = 5e-5  # what RunConfig.learning_rate=None means (a test checks it against TrainingArguments)
 RUN_COLUMNS = ["model", "method", "learning_rate", "dataset", "seed", *METRICS, "final_train_loss", "epoch_s",
                "examples_per_s", "trainable_params", "total_params", "trainable_pct", "peak_memory_gb", "device",
                "precision"]
-
-
-def learning_rate(config) -> float:
-    """A run's learning rate (a config dict or ``RunConfig``), the Trainer's default where the config left it unset."""
-    rate = config.get("learning_rate") if isinstance(config, dict) else config.learning_rate
-    return rate if rate is not None else TRAINER_DEFAULT_LR
 
 
 def setup_notebook() -> None:
@@ -216,9 +210,8 @@ def describe_datasets(df: pd.DataFrame, metric="macro_f1") -> str:
     if {"minilm", "minilm-scratch"} <= set(means.index):
         diff = (means.loc["minilm"] - means.loc["minilm-scratch"]).dropna()
         if not diff.empty:
-            lines.append(f"- Pretraining (`minilm` minus `minilm-scratch`) adds "
-                         + ", ".join(f"{v:+.1f} points on {title(d)}" for d, v in diff.items())
-                         + f" of {metric.replace('_f1', '-F1')}.")
+            gains = ", ".join(f"{v:+.1f} points on {title(d)}" for d, v in diff.items())
+            lines.append(f"- Pretraining (`minilm` minus `minilm-scratch`) adds {gains} of {metric.replace('_f1', '-F1')}.")
             t = at_floor(df[(df.model == "minilm-scratch") & (df.method == "full")])
             for r in t[(t.at_floor == t.seeds) & t.dataset.isin(diff.index)].itertuples():
                 lines.append(f"- On {title(r.dataset)} every `minilm-scratch` seed sits at the majority-class floor: it "

@@ -23,6 +23,7 @@ from hwlib.data import DATASET_NAMES, parse_names
 METHODS = ("full", "adapter", "lora", "probe")
 # how the book names each method in prose, tables and figures
 METHOD_TITLES = {"full": "full fine-tuning", "adapter": "adapters", "lora": "LoRA", "probe": "linear probe"}
+TRAINER_DEFAULT_LR = 5e-5  # what RunConfig.learning_rate=None means (a test checks it against TrainingArguments)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 POOLINGS = ("cls", "mean")
 TRAINED = ("full", "adapter", "lora")  # the methods that train the encoder's network with the Trainer
@@ -270,3 +271,9 @@ def parse_value(name: str, text: str, cls=RunConfig):
     if (p := problem(name, value, cls)) is not None:
         raise ValueError(p)
     return value
+
+
+def learning_rate(config) -> float:
+    """A run's learning rate (a config dict or ``RunConfig``), the Trainer's default where the config left it unset."""
+    rate = config.get("learning_rate") if isinstance(config, dict) else config.learning_rate
+    return rate if rate is not None else TRAINER_DEFAULT_LR
