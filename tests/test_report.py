@@ -89,7 +89,9 @@ def test_unknown_notebook_parameter_is_refused():
 def test_trainer_default_learning_rate_is_the_trainers():
     from transformers import TrainingArguments
 
-    assert R.TRAINER_DEFAULT_LR == TrainingArguments.__dataclass_fields__["learning_rate"].default
+    from hwlib.train.config import TRAINER_DEFAULT_LR
+
+    assert TRAINER_DEFAULT_LR == TrainingArguments.__dataclass_fields__["learning_rate"].default
 
 
 def test_mixed_settings_get_one_command_each():

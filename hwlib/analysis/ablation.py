@@ -18,9 +18,9 @@ import pandas as pd
 
 from hwlib.data.tasks import title
 from hwlib.machine.provenance import device_words
-from hwlib.train.config import METHOD_TITLES, RunConfig
+from hwlib.train.config import METHOD_TITLES, TRAINER_DEFAULT_LR, RunConfig
 from hwlib.analysis.intervals import seeds_text
-from hwlib.analysis.report import TRAINER_DEFAULT_LR, learning_rate
+from hwlib.analysis.report import learning_rate
 
 HEAD = ("pooling", "train_pooler")  # one change: what the classifier reads, and whether that layer trains
 

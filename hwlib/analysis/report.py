@@ -13,7 +13,7 @@ import pandas as pd
 from hwlib.analysis.intervals import fmt, pairable_seeds, paired_t, seeds_text
 from hwlib.data.tasks import title
 from hwlib.machine.provenance import device_words
-from hwlib.train.config import TRAINER_DEFAULT_LR, learning_rate  # noqa: F401 (TRAINER_DEFAULT_LR: re-exported)
+from hwlib.train.config import learning_rate
 
 METRICS = ["accuracy", "micro_f1", "macro_f1"]
 # Memory records that belong to one run. "process_peak_rss" (runs stored before hwlib reset the high-water mark per

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from hwlib.analysis.intervals import fmt
-from hwlib.data.tasks import title
+from hwlib.analysis.style import titled
 
 
 def gap_view(gap: pd.DataFrame) -> pd.DataFrame:
@@ -53,12 +53,7 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
     def word(name):
         return str(name).replace("macro_f1", "macro-F1").replace("micro_f1", "micro-F1").replace("_", " ")
 
-    out = frame.rename(columns=word)
-    if "dataset" in out.index.names:
-        out = out.rename(index=title, level="dataset" if out.index.nlevels > 1 else None)
-    if "dataset" in out.columns:
-        out = out.assign(dataset=out["dataset"].map(title))
-    return out
+    return titled(frame.rename(columns=word))
 
 
 def note(text: str) -> None:
