@@ -113,6 +113,8 @@ def test_further_comparisons_are_paired_and_said_in_the_verdict():
     e = readings.effects(f, arms, "base", "control", also=[("longer", "tapt")]).set_index(["arm", "minus"])
     assert e.loc[("longer", "tapt"), "mean"] == pytest.approx(2.0) and e.loc[("longer", "tapt"), "pairs"] == 5
     assert ("longer", "base") in e.index and ("longer", "control") in e.index
+    only = readings.effects(f, arms, "base", "control", tapt="tapt").set_index(["arm", "minus"])  # its TAPT arm only
+    assert ("tapt", "control") in only.index and ("longer", "control") not in only.index
     text = readings.verdict(e.reset_index(), "tapt", "base", "control")
     assert "- **longer** minus **tapt**: +2.0" in text and "different from zero" in text
     assert text.count("**tapt** minus **base**") == 1
@@ -174,15 +176,15 @@ def test_the_other_pretraining_budgets_keep_their_own_seeds(results_dir):
                                "dev_macro_f1": 0.7, "candidates": []}], "sweep ...")
     exp = domain.plan("acl", seeds=list(range(1, 11)), candidate_seeds=[1, 2, 3])
     spec = exp["tasks"]["acl_sup"]
-    assert exp["arm_seeds"] == {label: [1, 2, 3] for label in spec["epochs"] if label != spec["tapt"]}
-    assert exp["arm_seeds"] and spec["tapt"] not in exp["arm_seeds"]
+    assert exp["arm_seeds"] == {label: [1, 2, 3] for label in spec["few_seeds"]}
+    assert exp["arm_seeds"] and not {spec["tapt"], spec["control"]} & set(exp["arm_seeds"])
     _, _, missing = domain.collect_arms(spec["arms"], exp["settings"], "acl_sup", list(range(1, 11)),
                                         arm_seeds=exp["arm_seeds"])
     by_model = {}
     for c in missing:
         by_model.setdefault(c.model, []).append(c.seed)
     assert all(by_model[spec["arms"][longer]] == [1, 2, 3] for longer in exp["arm_seeds"])
-    assert by_model[spec["arms"][spec["tapt"]]] == list(range(1, 11))
+    assert by_model[spec["arms"][spec["tapt"]]] == by_model[spec["arms"][spec["control"]]] == list(range(1, 11))
     with pytest.raises(ValueError, match="not among the arms"):
         domain.collect_arms(spec["arms"], exp["settings"], "acl_sup", [1], arm_seeds={"nope": [1]})
     with pytest.raises(ValueError, match="candidate_seeds"):
@@ -221,3 +223,12 @@ def test_the_effects_table_names_each_comparison_in_full():
     assert "tapt minus base" in view.index and "tapt minus control" in view.index  # no blank, sparsified arm cell
     assert view.loc["tapt minus base", "mean"] == pytest.approx(round(e.set_index(["arm", "minus"]).loc[
         ("tapt", "base"), "mean"], 2))
+
+
+def test_short_labels_name_the_pair_and_give_the_others_their_text_and_epochs():
+    spec = domain.experiment("acl_sup")
+    short = domain.short_labels(spec["arms"], spec["tapt"], spec["control"], "acl_sup")
+    assert short[spec["tapt"]] == "TAPT" and short[spec["control"]] == "control" and short["MiniLM"] == "MiniLM"
+    assert short["+ TAPT, AG News text, 5 epochs"] == "control (5 epochs)"
+    assert short["+ TAPT, ACL-ARC text, 10 epochs"] == "TAPT (10 epochs)"
+    assert len(set(short.values())) == len(short)  # one column per arm

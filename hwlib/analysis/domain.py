@@ -21,24 +21,28 @@ from hwlib.train.config import RunConfig
 
 # Per task, the chapter's arms (label -> model name), and which arm is TAPT on the task's text and which the control.
 # The controls read about as many tokens as the TAPT arm: news, 1,688 texts like ACL-ARC's 1,688 (89,794 tokens vs
-# 90,873), 5 epochs each; laptop reviews, all 2,163 texts (61,491 tokens) for 8 epochs, about the 5 epochs of
+# 90,873) for as many epochs; laptop reviews, all 2,163 texts (61,491 tokens) for 8 epochs, about the 5 epochs of
 # restaurant's 3,452 (93,186 tokens: 492k against 466k token-epochs). AG News's own text is 3.6 times ACL-ARC's, so
-# its 2 epochs read about 1.4 times ACL-ARC's 5; it has no control arm (DSP measured +0.6 there). On ACL-ARC two more
-# arms pretrain longer: 10 epochs, and 20 (the library's default; DSP used 100). They ask whether more TAPT helps, and
-# dev chooses among 5, 10 and 20 (``epochs``); the control reads as much as the 5-epoch arm, so the longer arms are
-# compared with MiniLM and with 5 epochs of TAPT, not credited to the domain.
+# its 2 epochs read about 1.4 times ACL-ARC's 5; it has no control arm (DSP measured +0.6 there). On ACL-ARC, TAPT
+# ran for 5, 10 and 20 epochs (20 is the library's default; DSP used 100) and dev chose among them (``epochs``): 20,
+# so the TAPT arm and its control are the 20-epoch pair; the 5-epoch pair, the first one run, stays as a comparison
+# (``also``). ``few_seeds`` are the candidates run on the chapter's ``candidate_seeds`` only (dev did not choose them
+# and no control is matched to them).
 BASE = "MiniLM"
 EXPERIMENTS = {
     "acl_sup": {"arms": {BASE: "minilm",
-                         "+ TAPT, ACL-ARC text": "minilm+tapt:acl_sup:e5",
-                         "+ TAPT, AG News text": "minilm+tapt:agnews_sup:e5:n1688",
+                         "+ TAPT, ACL-ARC text, 5 epochs": "minilm+tapt:acl_sup:e5",
+                         "+ TAPT, AG News text, 5 epochs": "minilm+tapt:agnews_sup:e5:n1688",
                          "+ TAPT, ACL-ARC text, 10 epochs": "minilm+tapt:acl_sup:e10",
-                         "+ TAPT, ACL-ARC text, 20 epochs": "minilm+tapt:acl_sup"},
-                "tapt": "+ TAPT, ACL-ARC text", "control": "+ TAPT, AG News text",
-                "also": [("+ TAPT, ACL-ARC text, 10 epochs", "+ TAPT, ACL-ARC text"),
-                         ("+ TAPT, ACL-ARC text, 20 epochs", "+ TAPT, ACL-ARC text")],
-                "epochs": ["+ TAPT, ACL-ARC text", "+ TAPT, ACL-ARC text, 10 epochs",
-                           "+ TAPT, ACL-ARC text, 20 epochs"]},
+                         "+ TAPT, ACL-ARC text, 20 epochs": "minilm+tapt:acl_sup",
+                         "+ TAPT, AG News text, 20 epochs": "minilm+tapt:agnews_sup:n1688"},
+                "tapt": "+ TAPT, ACL-ARC text, 20 epochs", "control": "+ TAPT, AG News text, 20 epochs",
+                "also": [("+ TAPT, ACL-ARC text, 5 epochs", "+ TAPT, AG News text, 5 epochs"),
+                         ("+ TAPT, ACL-ARC text, 10 epochs", "+ TAPT, ACL-ARC text, 5 epochs"),
+                         ("+ TAPT, ACL-ARC text, 20 epochs", "+ TAPT, ACL-ARC text, 5 epochs")],
+                "epochs": ["+ TAPT, ACL-ARC text, 5 epochs", "+ TAPT, ACL-ARC text, 10 epochs",
+                           "+ TAPT, ACL-ARC text, 20 epochs"],
+                "few_seeds": ["+ TAPT, ACL-ARC text, 10 epochs"]},
     "restaurant_sup": {"arms": {BASE: "minilm",
                                 "+ TAPT, restaurant text": "minilm+tapt:restaurant_sup:e5",
                                 "+ TAPT, laptop text": "minilm+tapt:laptop_sup:e8"},
@@ -49,15 +53,29 @@ EXPERIMENTS = {
 
 
 def experiment(task: str) -> dict:
-    """The arms, TAPT arm, control, further paired comparisons (``also``: (arm, minus) pairs) and the candidates for
-    the number of pretraining epochs (``epochs``: arms that differ in that alone, chosen between on dev) of ``task``'s
-    experiment in ``EXPERIMENTS`` (a copy), or a clear error."""
+    """The arms, TAPT arm, control, further paired comparisons (``also``: (arm, minus) pairs), the candidates for
+    the number of pretraining epochs (``epochs``: arms that differ in that alone, chosen between on dev) and those of
+    them run on fewer seeds (``few_seeds``) of ``task``'s experiment in ``EXPERIMENTS`` (a copy), or a clear error."""
     if task not in EXPERIMENTS:
         raise ValueError(f"no TAPT experiment for {task!r} in hwlib.analysis.domain.EXPERIMENTS "
                          f"(it has {list(EXPERIMENTS)}): give its arms, tapt and control")
     e = EXPERIMENTS[task]
     return {"arms": dict(e["arms"]), "tapt": e["tapt"], "control": e["control"], "also": list(e.get("also", [])),
-            "epochs": list(e.get("epochs", []))}
+            "epochs": list(e.get("epochs", [])), "few_seeds": list(e.get("few_seeds", []))}
+
+
+def short_labels(arms: dict, tapt: str, control: str | None, task: str) -> dict:
+    """Column names for tables that hold every arm: ``TAPT`` and ``control`` for the experiment's pair, and for
+    the other pretrained arms ``TAPT`` or ``control`` (pretrained on ``task``'s text or another's) with their
+    epochs, e.g. ``control (5 epochs)``; other labels stay as they are."""
+    short = {}
+    for label, model in arms.items():
+        p = parse(model)
+        if label in (tapt, control) or p is None:
+            short[label] = {tapt: "TAPT", control: "control"}.get(label, label)
+        else:
+            short[label] = f"{'TAPT' if p.dataset == task else 'control'} ({p.epochs} epochs)"
+    return short
 
 
 # The ACL-ARC experiment, the one the claims chapter reads.
@@ -142,19 +160,18 @@ def plan(dataset, base: str = BASE, arms: dict | None = None, tapt: str | None =
     """The chapter's experiment from its parameters, every one checked before anything loads: per task (``dataset``
     first, then ``others``: task -> spec or ``None`` for ``EXPERIMENTS``' own) its ``arms``, ``tapt``, ``control``
     and ``also``; the first task's fine-tuning settings (with ``changes``) and where they come from; and
-    ``arm_seeds``: the seeds of the first task's candidates for the pretraining epochs other than its TAPT arm
-    (``candidate_seeds``; ``None``: ``seeds``), for ``collect_arms``. A label that is not an arm, a malformed TAPT
+    ``arm_seeds``: the seeds of the first task's ``few_seeds`` arms (``candidate_seeds``; ``None``: ``seeds``), for ``collect_arms``. A label that is not an arm, a malformed TAPT
     name or a bad setting is an error naming it."""
     changes = dict(changes or {})
     task, = E.resolve_datasets(dataset)
     first = (experiment(task) if arms is None
-             else {"arms": dict(arms), "tapt": tapt, "control": control, "also": [], "epochs": []})
+             else {"arms": dict(arms), "tapt": tapt, "control": control, "also": [], "epochs": [], "few_seeds": []})
     tasks = {task: first}
     for name, spec in (others or {}).items():
         other, = E.resolve_datasets(name)
-        tasks[other] = {"also": [], "epochs": [], **spec} if spec else experiment(other)
+        tasks[other] = {"also": [], "epochs": [], "few_seeds": [], **spec} if spec else experiment(other)
     for spec in tasks.values():
-        for label in (base, spec["tapt"], spec["control"], *spec["epochs"]):
+        for label in (base, spec["tapt"], spec["control"], *spec["epochs"], *spec["few_seeds"]):
             if label is not None and label not in spec["arms"]:
                 raise ValueError(f"{label!r} is not one of the arms {list(spec['arms'])}")
         for model in spec["arms"].values():
@@ -163,7 +180,7 @@ def plan(dataset, base: str = BASE, arms: dict | None = None, tapt: str | None =
     if candidate_seeds is not None:
         E.validate(candidate_seeds=candidate_seeds)
     settings, source = fine_tuning_settings(recipe, first["arms"][base], task)
-    arm_seeds = ({label: list(candidate_seeds) for label in first["epochs"] if label != first["tapt"]}
+    arm_seeds = ({label: list(candidate_seeds) for label in first["few_seeds"]}
                  if candidate_seeds is not None else {})
     return {"task": task, "tasks": tasks, "base": base, "recipe": recipe, "changes": changes,
             "settings": settings | changes, "source": source, "arm_seeds": arm_seeds}
@@ -178,7 +195,7 @@ def collect_task(exp: dict, task: str, seeds, retrain: bool = False) -> dict:
     settings, source = fine_tuning_settings(exp["recipe"], spec["arms"][base], task)
     pre, pre_missing = pretrain_records(spec["arms"].values(), train=retrain or E.train_missing_default())
     runs, records, missing = collect_arms(spec["arms"], settings | exp["changes"], task, seeds, retrain)
-    table = (effects(runs, spec["arms"], base, spec["control"], also=spec.get("also", ()))
+    table = (effects(runs, spec["arms"], base, spec["control"], also=spec.get("also", ()), tapt=spec["tapt"])
              if not runs.empty else pd.DataFrame())
     return {"task": task, "spec": spec, "source": source, "pre": pre, "pre_missing": pre_missing, "runs": runs,
             "records": records, "missing": missing, "effects": table}

@@ -19,14 +19,15 @@ from hwlib.models.tapt import PretrainConfig, parse
 
 
 def effects(frame: pd.DataFrame, arms: dict, base: str, control: str | None = None,
-            col: str = "macro_f1", also=()) -> pd.DataFrame:
-    """Each arm minus ``base`` (and, when ``control`` is given, every other pretrained arm minus the control, then the
-    ``(arm, minus)`` pairs in ``also``), paired by seed, with a 95 % Student-t interval; ``frame`` is
-    ``report.runs_frame`` of all arms' runs, ``arms`` label -> model."""
+            col: str = "macro_f1", also=(), tapt: str | None = None) -> pd.DataFrame:
+    """Each arm minus ``base``; when ``control`` is given, the TAPT arm ``tapt`` minus the control (``tapt=None``:
+    every other pretrained arm minus it); then the ``(arm, minus)`` pairs in ``also``; paired by seed, with a 95 %
+    Student-t interval. ``frame`` is ``report.runs_frame`` of all arms' runs, ``arms`` label -> model."""
     by = {label: frame[frame.model == model] for label, model in arms.items()}
     pairs = [(label, base) for label in arms if label != base]
     if control is not None:
-        pairs += [(label, control) for label in arms if label not in (base, control)]
+        pairs += [(label, control) for label in ([tapt] if tapt is not None else arms)
+                  if label not in (base, control)]
     pairs += [tuple(p) for p in also if tuple(p) not in pairs]
     rows = [{"arm": a, "minus": b, **paired_difference(by[a], by[b], col)} for a, b in pairs
             if set(by[a].seed) & set(by[b].seed)]

@@ -197,7 +197,8 @@ def gather(model: str = "minilm", course_seeds=(1, 2, 3), recipe_seeds=tuple(ran
             continue
         seeds = tapt_seeds if task == E.TRANSFER_FROM else other_tapt_seeds
         frame = _frame([c for cs in domain.arm_configs(spec["arms"], settings, task, seeds).values() for c in cs])
-        table = (effects(frame, spec["arms"], domain.BASE, spec["control"], also=spec["also"])
+        table = (effects(frame, spec["arms"], domain.BASE, spec["control"], also=spec["also"],
+                         tapt=spec["tapt"])
                  if not frame.empty else pd.DataFrame())
         tapt[task] = {"spec": spec, "effects": table}
     return Evidence(course=course, tuned=tuned, sized=sized, learned=learned_runs(model), tapt=tapt, recipes=recipes,

@@ -12,6 +12,7 @@ from hwlib.analysis.correlation import fmt_p, permutation_spearman, stratified_s
 from hwlib.analysis.intervals import fmt, seeds_for
 from hwlib.analysis.findings import NAMES, ORDER
 from hwlib.analysis.report import adapter_gap
+from hwlib.models.tapt import parse
 
 
 def _brief(nums: dict) -> str:
@@ -106,10 +107,12 @@ def scibert(ev) -> list[F.Finding]:
     e = _effect(acl, acl["spec"]["tapt"], acl["spec"]["control"]) if acl else None
     plain = _effect(acl, acl["spec"]["tapt"], "MiniLM") if acl else None
     verdict, why = F.judge_effect(e) if e is not None else ("not shown", "no paired TAPT runs stored")
+    epochs = parse(acl["spec"]["arms"][acl["spec"]["tapt"]]).epochs if acl else None
     out.append(F.Finding(
         "domain", "Task 2", "because of its domain pretraining (analogue)",
         "SciBERT's lead on ACL-ARC comes from its pretraining on scientific text.",
-        "macro-F1 of MiniLM pretrained on ACL-ARC's text minus the same pretraining on news text (the control): "
+        f"macro-F1 of MiniLM pretrained on ACL-ARC's text ({epochs} epochs, chosen on dev) minus as much "
+        "pretraining on news text (the control): "
         + (F.shown(_num(e)) if e is not None else "—")
         + (f"; minus MiniLM with no further pretraining (a gain over the encoder as it ships, a different question): "
            f"{F.shown(_num(plain))}" if plain is not None else ""), verdict,

@@ -3,6 +3,8 @@ text before and after (tables, curves), what each read and cost, and whether a c
 The fine-tuned arms' readings are ``hwlib.analysis.domain_readings``."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from hwlib.data.tasks import title
@@ -14,6 +16,22 @@ def losses_by_domain(record) -> dict:
     return {record["config"]["dataset"]: record["heldout_mlm_loss"]} | record.get("heldout_other_domains", {})
 
 
+def timed(record) -> tuple[float, str]:
+    """What a pretraining took, in minutes, and over which epochs, in words (empty when all of them): the process's
+    wall time; for one resumed from a checkpoint, the epochs timed (``epoch_s`` in its log) summed over its
+    processes, which leaves out epochs run before the library timed each epoch."""
+    t, epochs = record["timing"], record["config"]["epochs"]
+    if not t.get("resumed"):
+        return t["wall_s"] / 60, ""
+    k = t.get("epochs_timed", 0)
+    if k >= epochs:
+        return t["epochs_s"] / 60, "over more than one process (it resumed from a checkpoint)"
+    if k == 0:
+        return float("nan"), "untimed (it resumed from a checkpoint before epochs were timed)"
+    return t["epochs_s"] / 60, (f"for its last {k} of {epochs} epochs (it resumed from a checkpoint; the {epochs - k} "
+                                "before went untimed)")
+
+
 def heldout_table(records) -> pd.DataFrame:
     """One row per pretraining: the text it read (texts, tokens, epochs), what it cost, and the held-out MLM loss
     (fixed masking) on the dev text of its own domain and of the others, before and after."""
@@ -22,7 +40,7 @@ def heldout_table(records) -> pd.DataFrame:
         c = r["config"]
         row = {"encoder": r["name"], "pretrained on": c["dataset"], "texts": r["data"]["train_texts"],
                "tokens": r["data"].get("train_tokens"), "epochs": c["epochs"],
-               "train_min": r["timing"]["wall_s"] / 60, "device": device_words(r["provenance"]["device"])}
+               "train_min": timed(r)[0], "device": device_words(r["provenance"]["device"])}
         for d, v in losses_by_domain(r).items():
             row |= {f"{title(d)} before": v["before"], f"{title(d)} after": v["after"]}
         rows.append(row)
@@ -67,9 +85,10 @@ def describe_pretraining(records) -> str:
         last = curve[-1]["epoch"]
         trend = ("still falling at the last epoch: the budget, not the loss, stopped it" if best["epoch"] == last
                  else f"lowest after epoch {best['epoch']} of {last}")
+        minutes, over = timed(r)
         lines.append(f"- `{r['name']}` ({r['data']['train_texts']:,} texts of {title(r['config']['dataset'])}, "
-                     f"{r['config']['epochs']} epochs, {r['timing']['wall_s'] / 60:.0f} min on "
-                     f"{r['provenance']['device']}): held-out MLM loss {curve[0]['loss']:.2f} -> {curve[-1]['loss']:.2f}, "
+                     f"{r['config']['epochs']} epochs, {minutes:.0f} min{' ' + over if over else ''} on "
+                     f"{device_words(r['provenance']['device'])}): held-out MLM loss {curve[0]['loss']:.2f} -> {curve[-1]['loss']:.2f}, "
                      f"{trend}."
                      + "".join(f" {_remake(r, again)}" for again in r.get("remade", [])))
     return "\n".join(lines) if lines else "No pretraining is stored yet."
@@ -86,6 +105,11 @@ def _remake(record: dict, again: dict) -> str:
 
 
 def with_remakes(records) -> list[dict]:
-    """The pretraining records and, for ``costs.cost``, one entry per re-make of a checkpoint (its own time)."""
-    return records + [{"key": f"{r['key']}@{a['date']}", "provenance": {"device": a["device"]},
-                       "timing": {"wall_s": a["wall_s"]}} for r in records for a in r.get("remade", [])]
+    """The pretraining records and, for ``costs.cost``, one entry per re-make of a checkpoint (its own time); a
+    resumed pretraining counts the minutes ``timed`` gives it."""
+    def own(r):  # a resumed pretraining counts its timed epochs (``timed``)
+        minutes = timed(r)[0]
+        return r | {"timing": {"wall_s": 0.0 if math.isnan(minutes) else 60 * minutes}}
+
+    return [own(r) for r in records] + [{"key": f"{r['key']}@{a['date']}", "provenance": {"device": a["device"]},
+                                         "timing": {"wall_s": a["wall_s"]}} for r in records for a in r.get("remade", [])]

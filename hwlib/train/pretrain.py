@@ -102,17 +102,28 @@ def masked_only_head(model):
 
 def heldout_callback(tokenizer, texts, config: PretrainConfig):
     """A ``TrainerCallback`` that measures the held-out MLM loss (``heldout_loss``, the same fixed masking) after every
-    epoch and logs it in the ``Trainer``'s state, so that it is saved with each checkpoint and survives a resume."""
+    epoch and logs it in the ``Trainer``'s state with the epoch's wall time (``epoch_s``, the measurement included),
+    so that both are saved with each checkpoint and survive a resume."""
     from transformers import TrainerCallback
 
     class HeldOut(TrainerCallback):
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            self.started = time.perf_counter()
+
         def on_epoch_end(self, args, state, control, model=None, **kwargs):
             loss = heldout_loss(model, tokenizer, texts, config)
             model.train()
             state.log_history.append({"epoch": round(state.epoch), "step": state.global_step,
-                                      "heldout_mlm_loss": loss})
+                                      "heldout_mlm_loss": loss, "epoch_s": time.perf_counter() - self.started})
 
     return HeldOut()
+
+
+def epoch_times(log_history) -> dict:
+    """What the epochs took, resumes included: the summed wall time of the epochs that logged one (``epoch_s``; not
+    the epochs of a process that predates it) and how many they are."""
+    timed = [h["epoch_s"] for h in log_history if "epoch_s" in h]
+    return {"epochs_s": sum(timed), "epochs_timed": len(timed)}
 
 
 def heldout_curve(log_history, before: float) -> list[dict]:
@@ -178,7 +189,7 @@ def pretrain(config: PretrainConfig, progress: bool = True, cross_domains=CROSS_
                  "dev_texts": len(dev_texts),
                  **fingerprint(config.dataset, split_dev=True)},
         "timing": {"train_runtime_s": float(out.metrics["train_runtime"]), "wall_s": time.perf_counter() - started,
-                   "resumed": resume},
+                   "resumed": resume, **epoch_times(trainer.state.log_history)},  # wall_s: this process only
         "checkpoint": {"path": str(root / "encoder"), "sha256": sha},
         "provenance": provenance(device, precision),
     }
