@@ -96,7 +96,7 @@ def describe_pretraining(records) -> str:
 
 def _remake(record: dict, again: dict) -> str:
     """A sentence on one re-make of ``record``'s checkpoint: the same bytes, or how far its held-out loss moved."""
-    when = f"Made again on {again['date'][:10]} ({again['wall_s'] / 60:.0f} min, {again['device']})"
+    when = f"Made again on {again['date'][:10]} ({again['wall_s'] / 60:.0f} min, {device_words(again['device'])})"
     if again["same_checkpoint"]:
         return f"{when}: the same checkpoint, byte for byte (sha256)."
     moved = abs(again["heldout_mlm_loss"]["after"] - record["heldout_mlm_loss"]["after"])
