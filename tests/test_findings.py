@@ -262,3 +262,32 @@ def test_every_quoted_figure_names_its_paper_and_its_bibliography_entry():
     bib = (Path(__file__).parents[1] / "book" / "references.bib").read_text()
     assert quoted.paper.notna().all()  # a new source without a name for the page fails here
     assert all(f"{{{key}," in bib for key in quoted.source.unique())
+
+
+def test_the_domain_verdict_rests_on_the_tapt_arm_dev_chose_and_its_matched_control(stored_ledger):
+    from hwlib.analysis.domain import experiment
+    from hwlib.models.tapt import parse
+
+    ev, found = stored_ledger
+    spec = experiment("acl_sup")
+    tapt, control = (parse(spec["arms"][spec[k]]) for k in ("tapt", "control"))
+    assert control.dataset != "acl_sup" and tapt.epochs == control.epochs  # matched in length
+    domain = next(f for f in found if f.key == "domain")
+    assert f"({tapt.epochs} epochs, chosen on dev)" in domain.measured
+    first, *_ = spec["also"]  # the shorter pair is reported beside it, never as the verdict
+    assert f"the {parse(spec['arms'][first[0]]).epochs}-epoch pair, run first" in domain.measured
+
+
+def test_the_experiments_tapt_arm_is_the_one_the_stored_runs_dev_score_chooses():
+    from hwlib import runs as E
+    from hwlib.analysis import domain
+    from hwlib.analysis import domain_readings as readings
+
+    spec = domain.experiment("acl_sup")
+    settings, _ = domain.fine_tuning_settings("tuned", spec["arms"][domain.BASE], "acl_sup")
+    candidates = {label: spec["arms"][label] for label in spec["epochs"]}
+    configs = [c for cs in domain.arm_configs(candidates, settings, "acl_sup", [1, 2, 3, 4, 5]).values() for c in cs]
+    records, missing = E.collect(configs, train_missing=False)
+    assert not missing, [c.model for c in missing]
+    table, _ = readings.epochs_on_dev(records, spec["arms"], spec["epochs"], spec["tapt"])
+    assert readings.dev_choice(table, spec["arms"], spec["epochs"]) == spec["tapt"]
