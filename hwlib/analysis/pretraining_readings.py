@@ -25,11 +25,11 @@ def timed(record) -> tuple[float, str]:
         return t["wall_s"] / 60, ""
     k = t.get("epochs_timed", 0)
     if k >= epochs:
-        return t["epochs_s"] / 60, "over more than one process (it resumed from a checkpoint)"
+        return t["epochs_s"] / 60, "over more than one process: it resumed from a checkpoint"
     if k == 0:
-        return float("nan"), "untimed (it resumed from a checkpoint before epochs were timed)"
-    return t["epochs_s"] / 60, (f"for its last {k} of {epochs} epochs (it resumed from a checkpoint; the {epochs - k} "
-                                "before went untimed)")
+        return float("nan"), "untimed: it resumed from a checkpoint made before epochs were timed"
+    return t["epochs_s"] / 60, (f"that is its last {k} epoch{'s' * (k != 1)}: it resumed from a checkpoint, and the {epochs - k} "
+                                "before went untimed")
 
 
 def heldout_table(records) -> pd.DataFrame:
@@ -87,8 +87,8 @@ def describe_pretraining(records) -> str:
                  else f"lowest after epoch {best['epoch']} of {last}")
         minutes, over = timed(r)
         lines.append(f"- `{r['name']}` ({r['data']['train_texts']:,} texts of {title(r['config']['dataset'])}, "
-                     f"{r['config']['epochs']} epochs, {minutes:.0f} min{' ' + over if over else ''} on "
-                     f"{device_words(r['provenance']['device'])}): held-out MLM loss {curve[0]['loss']:.2f} -> {curve[-1]['loss']:.2f}, "
+                     f"{r['config']['epochs']} epochs, {'' if math.isnan(minutes) else f'{minutes:.0f} min '}on "
+                     f"{device_words(r['provenance']['device'])}{'; ' + over if over else ''}): held-out MLM loss {curve[0]['loss']:.2f} -> {curve[-1]['loss']:.2f}, "
                      f"{trend}."
                      + "".join(f" {_remake(r, again)}" for again in r.get("remade", [])))
     return "\n".join(lines) if lines else "No pretraining is stored yet."
