@@ -160,8 +160,8 @@ def plan(dataset, base: str = BASE, arms: dict | None = None, tapt: str | None =
     """The chapter's experiment from its parameters, every one checked before anything loads: per task (``dataset``
     first, then ``others``: task -> spec or ``None`` for ``EXPERIMENTS``' own) its ``arms``, ``tapt``, ``control``
     and ``also``; the first task's fine-tuning settings (with ``changes``) and where they come from; and
-    ``arm_seeds``: the seeds of the first task's ``few_seeds`` arms (``candidate_seeds``; ``None``: ``seeds``), for ``collect_arms``. A label that is not an arm, a malformed TAPT
-    name or a bad setting is an error naming it."""
+    ``arm_seeds``: the seeds of the first task's ``few_seeds`` arms (``candidate_seeds``; ``None``: ``seeds``), for
+    ``collect_arms``. A label that is not an arm, a malformed TAPT name or a bad setting is an error naming it."""
     changes = dict(changes or {})
     task, = E.resolve_datasets(dataset)
     first = (experiment(task) if arms is None

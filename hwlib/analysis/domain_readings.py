@@ -260,7 +260,7 @@ def plot_paired(frame: pd.DataFrame, arms: dict, col: str = "macro_f1", ax=None,
     if floor is not None and floor > table.min().min() - 5:
         ax.axhline(floor, color="gray", ls="--", lw=1, label="majority floor")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, ncol=1)  # beside the plot, off the data
-    ax.set_xticks(range(len(labels)), [textwrap.fill(a.removeprefix("+ "), 10) for a in labels], fontsize=8.5)
+    ax.set_xticks(range(len(labels)), [textwrap.fill(a.removeprefix("+ "), 10) for a in labels], fontsize=9)
     ax.set(ylabel=f"test {col.replace('macro_f1', 'macro-F1').replace('_', '-')} (%)")
     ax.grid(alpha=0.3, axis="y")
     return ax

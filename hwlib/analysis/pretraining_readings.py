@@ -28,8 +28,8 @@ def timed(record) -> tuple[float, str]:
         return t["epochs_s"] / 60, "over more than one process: it resumed from a checkpoint"
     if k == 0:
         return float("nan"), "untimed: it resumed from a checkpoint made before epochs were timed"
-    return t["epochs_s"] / 60, (f"that is its last {k} epoch{'s' * (k != 1)}: it resumed from a checkpoint, and the {epochs - k} "
-                                "before went untimed")
+    return t["epochs_s"] / 60, (f"that is its last {k} epoch{'s' * (k != 1)}: it resumed from a checkpoint, and "
+                                f"the {epochs - k} before went untimed")
 
 
 def heldout_table(records) -> pd.DataFrame:
@@ -88,7 +88,8 @@ def describe_pretraining(records) -> str:
         minutes, over = timed(r)
         lines.append(f"- `{r['name']}` ({r['data']['train_texts']:,} texts of {title(r['config']['dataset'])}, "
                      f"{r['config']['epochs']} epochs, {'' if math.isnan(minutes) else f'{minutes:.0f} min '}on "
-                     f"{device_words(r['provenance']['device'])}{'; ' + over if over else ''}): held-out MLM loss {curve[0]['loss']:.2f} -> {curve[-1]['loss']:.2f}, "
+                     f"{device_words(r['provenance']['device'])}{'; ' + over if over else ''}): "
+                     f"held-out MLM loss {curve[0]['loss']:.2f} -> {curve[-1]['loss']:.2f}, "
                      f"{trend}."
                      + "".join(f" {_remake(r, again)}" for again in r.get("remade", [])))
     return "\n".join(lines) if lines else "No pretraining is stored yet."
@@ -111,5 +112,6 @@ def with_remakes(records) -> list[dict]:
         minutes = timed(r)[0]
         return r | {"timing": {"wall_s": 0.0 if math.isnan(minutes) else 60 * minutes}}
 
-    return [own(r) for r in records] + [{"key": f"{r['key']}@{a['date']}", "provenance": {"device": a["device"]},
-                                         "timing": {"wall_s": a["wall_s"]}} for r in records for a in r.get("remade", [])]
+    remakes = [{"key": f"{r['key']}@{a['date']}", "provenance": {"device": a["device"]},
+                "timing": {"wall_s": a["wall_s"]}} for r in records for a in r.get("remade", [])]
+    return [own(r) for r in records] + remakes
