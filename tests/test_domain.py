@@ -20,7 +20,7 @@ def _frame(tapt_gain, control_gain, jitter=(0.5, -0.5, 0.3, -0.3, 0.0)):
 
 
 def test_effects_are_paired_by_seed_with_intervals():
-    e = readings.effects(_frame(5.0, 1.0), ARMS, "base", "control").set_index(["arm", "minus"])
+    e = readings.effects(_frame(5.0, 1.0), ARMS, "base", "control", tapt="tapt").set_index(["arm", "minus"])
     assert list(e.index) == [("tapt", "base"), ("control", "base"), ("tapt", "control")]
     assert e.loc[("tapt", "base"), "mean"] == pytest.approx(5.0)
     assert e.loc[("tapt", "base"), "pairs"] == 5 and e.loc[("tapt", "base"), "low"] > 4
@@ -28,7 +28,7 @@ def test_effects_are_paired_by_seed_with_intervals():
     # unpaired seeds are left out: a TAPT arm with seeds 1-2 only gives two pairs
     f = _frame(5.0, 1.0)
     f = f[(f.model != ARMS["tapt"]) | (f.seed <= 2)]
-    assert readings.effects(f, ARMS, "base").set_index(["arm", "minus"]).loc[("tapt", "base"), "pairs"] == 2
+    assert readings.effects(f, ARMS, "base", tapt="tapt").set_index(["arm", "minus"]).loc[("tapt", "base"), "pairs"] == 2
 
 
 @pytest.mark.parametrize("tapt_gain, control_gain, control, helps, by_domain", [
@@ -39,7 +39,7 @@ def test_effects_are_paired_by_seed_with_intervals():
 ])
 def test_the_verdict_credits_the_domain_only_over_the_control(tapt_gain, control_gain, control, helps, by_domain):
     arms = ARMS if control else {k: v for k, v in ARMS.items() if k != "control"}
-    e = readings.effects(_frame(tapt_gain, control_gain), arms, "base", control)
+    e = readings.effects(_frame(tapt_gain, control_gain), arms, "base", control, tapt="tapt")
     a = readings.assess(e, "tapt", "base", control)
     assert (a["helps"], a["domain"]) == (helps, by_domain)
     text = readings.verdict(e, "tapt", "base", control)
@@ -47,7 +47,8 @@ def test_the_verdict_credits_the_domain_only_over_the_control(tapt_gain, control
 
 
 def test_nothing_stored_is_said_plainly():
-    empty = readings.effects(pd.DataFrame(columns=["model", "seed", "macro_f1"]), ARMS, "base", "control")
+    empty = readings.effects(pd.DataFrame(columns=["model", "seed", "macro_f1"]), ARMS, "base", "control",
+                             tapt="tapt")
     assert readings.assess(empty, "tapt", "base", "control") is None
     assert readings.verdict(empty, "tapt", "base", "control").startswith("Not measured yet")
 
@@ -91,9 +92,9 @@ def test_the_tasks_are_read_side_by_side_with_their_own_controls():
     own = _pretrain_record("minilm+tapt:acl_sup:e5", "acl_sup", [10.0, 5.0, 4.0], {})
     no_ctl = {k: v for k, v in ARMS.items() if k != "control"}
     per_task = {"acl_sup": {"arms": ARMS, "tapt": "tapt", "control": "control",
-                            "effects": readings.effects(_frame(5.0, 1.0), ARMS, "base", "control")},
+                            "effects": readings.effects(_frame(5.0, 1.0), ARMS, "base", "control", tapt="tapt")},
                 "agnews_sup": {"arms": no_ctl, "tapt": "tapt", "control": None,
-                               "effects": readings.effects(_frame(0.0, 0.0), no_ctl, "base")}}
+                               "effects": readings.effects(_frame(0.0, 0.0), no_ctl, "base", tapt="tapt")}}
     t = readings.across_tasks(per_task, "base", [own])
     assert t.loc["acl_sup", "TAPT - base"] == pytest.approx(5.0) and t.loc["acl_sup", "seeds"] == 5
     assert t.loc["acl_sup", "TAPT - control"] == pytest.approx(4.0)
@@ -110,11 +111,13 @@ def test_further_comparisons_are_paired_and_said_in_the_verdict():
     f = _frame(5.0, 1.0)
     longer = f[f.model == ARMS["tapt"]].assign(model=arms["longer"], macro_f1=lambda d: d.macro_f1 + 2.0)
     f = pd.concat([f, longer])
-    e = readings.effects(f, arms, "base", "control", also=[("longer", "tapt")]).set_index(["arm", "minus"])
+    e = readings.effects(f, arms, "base", "control", also=[("longer", "tapt")], tapt="tapt")
+    e = e.set_index(["arm", "minus"])
     assert e.loc[("longer", "tapt"), "mean"] == pytest.approx(2.0) and e.loc[("longer", "tapt"), "pairs"] == 5
-    assert ("longer", "base") in e.index and ("longer", "control") in e.index
-    only = readings.effects(f, arms, "base", "control", tapt="tapt").set_index(["arm", "minus"])  # its TAPT arm only
-    assert ("tapt", "control") in only.index and ("longer", "control") not in only.index
+    assert ("longer", "base") in e.index and ("tapt", "control") in e.index
+    assert ("longer", "control") not in e.index  # the control is matched to its TAPT arm only; others go in also
+    with pytest.raises(ValueError, match="'tap' is not one of the arms"):
+        readings.effects(f, arms, "base", "control", tapt="tap")
     text = readings.verdict(e.reset_index(), "tapt", "base", "control")
     assert "- **longer** minus **tapt**: +2.0" in text and "different from zero" in text
     assert text.count("**tapt** minus **base**") == 1
@@ -209,7 +212,7 @@ def test_a_remade_checkpoint_is_said_and_its_time_counted():
 
 def test_the_domain_can_matter_without_a_gain_over_the_encoder_as_it_ships():
     # own text ahead of the other domain's, the other domain's below the base, no gain over the base shown
-    e = readings.effects(_frame(0.5, -6.0, jitter=(1.0, -1.0, 0.5, -0.5, 0.0)), ARMS, "base", "control")
+    e = readings.effects(_frame(0.5, -6.0, jitter=(1.0, -1.0, 0.5, -0.5, 0.0)), ARMS, "base", "control", tapt="tapt")
     a = readings.assess(e, "tapt", "base", "control")
     assert (a["helps"], a["domain"]) == (False, True)
     assert a["claim"].startswith("holds against the control") and "doing harm" in a["claim"]
@@ -218,7 +221,7 @@ def test_the_domain_can_matter_without_a_gain_over_the_encoder_as_it_ships():
 
 
 def test_the_effects_table_names_each_comparison_in_full():
-    e = readings.effects(_frame(5.0, 1.0), ARMS, "base", "control")
+    e = readings.effects(_frame(5.0, 1.0), ARMS, "base", "control", tapt="tapt")
     view = readings.effects_view(e)
     assert "tapt minus base" in view.index and "tapt minus control" in view.index  # no blank, sparsified arm cell
     assert view.loc["tapt minus base", "mean"] == pytest.approx(round(e.set_index(["arm", "minus"]).loc[

@@ -19,15 +19,16 @@ from hwlib.models.tapt import PretrainConfig, parse
 
 
 def effects(frame: pd.DataFrame, arms: dict, base: str, control: str | None = None,
-            col: str = "macro_f1", also=(), tapt: str | None = None) -> pd.DataFrame:
-    """Each arm minus ``base``; when ``control`` is given, the TAPT arm ``tapt`` minus the control (``tapt=None``:
-    every other pretrained arm minus it); then the ``(arm, minus)`` pairs in ``also``; paired by seed, with a 95 %
+            col: str = "macro_f1", also=(), *, tapt: str) -> pd.DataFrame:
+    """Each arm minus ``base``; when ``control`` is given, the TAPT arm ``tapt`` minus the control (its matched pair:
+    other arms against it go in ``also``); then the ``(arm, minus)`` pairs in ``also``; paired by seed, with a 95 %
     Student-t interval. ``frame`` is ``report.runs_frame`` of all arms' runs, ``arms`` label -> model."""
+    if tapt not in arms:
+        raise ValueError(f"the TAPT arm {tapt!r} is not one of the arms {list(arms)}")
     by = {label: frame[frame.model == model] for label, model in arms.items()}
     pairs = [(label, base) for label in arms if label != base]
     if control is not None:
-        pairs += [(label, control) for label in ([tapt] if tapt is not None else arms)
-                  if label not in (base, control)]
+        pairs += [(tapt, control)] if tapt not in (base, control) else []
     pairs += [tuple(p) for p in also if tuple(p) not in pairs]
     rows = [{"arm": a, "minus": b, **paired_difference(by[a], by[b], col)} for a, b in pairs
             if set(by[a].seed) & set(by[b].seed)]
