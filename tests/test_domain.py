@@ -203,6 +203,8 @@ def test_a_remade_checkpoint_is_said_and_its_time_counted():
     assert "Made again on 2026-12-06 (20 min" in text and "held-out MLM loss 7.0e-07 from the first make's" in text
     same = pre_readings.describe_pretraining([rec | {"remade": [again | {"same_checkpoint": True}]}])
     assert "the same checkpoint, byte for byte" in same
+    drifted = pre_readings.describe_pretraining([rec | {"remade": [again | {"heldout_mlm_loss": {"after": 4.05}}]}])
+    assert "4.050 against the first make's 4.000" in drifted and "fp32 rounding on another CPU" not in drifted
     from hwlib.analysis import costs
 
     assert costs.cost(pre_readings.with_remakes([rec | {"remade": [again]}])).loc[
