@@ -126,8 +126,7 @@ def adapter_findings(ev) -> list[F.Finding]:
             verdict, how_far = "not testable here", (f"every {' and every '.join(floored[d])} seed sits at the "
                                                      "majority-class floor")
         recipe = "the sweep's recipe" if d == E.TRANSFER_FROM else "the recipe carried from the sweep"
-        later = " and ".join(f"{'full fine-tuning' if m == 'full' else 'the adapters'}'" for m in refined
-                             if refined[m])
+        later = " and ".join("full fine-tuning's" if m == "full" else "the adapters'" for m in refined if refined[m])
         out.append(F.Finding(
             f"adapter_drop_{d}", "Task 3", f"adapters lose about {claimed:g} on {NAMES[d]}",
             f"Adapters lose about {claimed:g} % accuracy on {NAMES[d]}.",
