@@ -64,17 +64,22 @@ def experiment(task: str) -> dict:
             "epochs": list(e.get("epochs", [])), "few_seeds": list(e.get("few_seeds", []))}
 
 
+def other_text(arms: dict, task: str) -> set[str]:
+    """The labels of the arms pretrained on another task's text than ``task``'s: the controls."""
+    return {label for label, model in arms.items() if parse(model) is not None and parse(model).dataset != task}
+
+
 def short_labels(arms: dict, tapt: str, control: str | None, task: str) -> dict:
     """Column names for tables that hold every arm: ``TAPT`` and ``control`` for the experiment's pair, and for
-    the other pretrained arms ``TAPT`` or ``control`` (pretrained on ``task``'s text or another's) with their
-    epochs, e.g. ``control (5 epochs)``; other labels stay as they are."""
-    short = {}
+    the other pretrained arms ``TAPT`` or ``control`` (pretrained on ``task``'s text or another's, ``other_text``)
+    with their epochs, e.g. ``control (5 epochs)``; other labels stay as they are."""
+    short, controls = {}, other_text(arms, task)
     for label, model in arms.items():
         p = parse(model)
         if label in (tapt, control) or p is None:
             short[label] = {tapt: "TAPT", control: "control"}.get(label, label)
         else:
-            short[label] = f"{'TAPT' if p.dataset == task else 'control'} ({p.epochs} epochs)"
+            short[label] = f"{'control' if label in controls else 'TAPT'} ({p.epochs} epochs)"
     return short
 
 

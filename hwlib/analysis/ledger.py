@@ -9,7 +9,7 @@ import pandas as pd
 
 from hwlib.analysis import findings as F
 from hwlib.analysis.correlation import fmt_p, permutation_spearman, stratified_spearman
-from hwlib.analysis.domain import short_labels
+from hwlib.analysis.domain import other_text
 from hwlib.analysis.intervals import fmt, seeds_for
 from hwlib.analysis.findings import NAMES, ORDER
 from hwlib.analysis.report import adapter_gap
@@ -109,9 +109,8 @@ def scibert(ev) -> list[F.Finding]:
     plain = _effect(acl, acl["spec"]["tapt"], "MiniLM") if acl else None
     verdict, why = F.judge_effect(e) if e is not None else ("not shown", "no paired TAPT runs stored")
     epochs = parse(acl["spec"]["arms"][acl["spec"]["tapt"]]).epochs if acl else None
-    short = short_labels(*(acl["spec"][k] for k in ("arms", "tapt", "control")), "acl_sup") if acl else {}
-    other = [(a, b) for a, b in (acl["spec"]["also"] if acl else [])  # a TAPT arm against another control
-             if short[b].startswith("control")]
+    controls = other_text(acl["spec"]["arms"], "acl_sup") if acl else set()
+    other = [(a, b) for a, b in (acl["spec"]["also"] if acl else []) if b in controls]  # a TAPT arm, another control
     shorter = _effect(acl, *other[0]) if other else None
     out.append(F.Finding(
         "domain", "Task 2", "because of its domain pretraining (analogue)",
